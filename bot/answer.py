@@ -1,0 +1,35 @@
+"""The answer: dataclasses every interface shares (CLI, web, eval, LLM path)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int  # the [n] marker in the answer text
+    article_id: str
+    title: str
+    date: str
+    text: str  # the cited passage
+    chunk_id: str
+    passage_start: int  # passage offsets in the article body
+    passage_end: int
+    sentence_start: int  # offsets of the cited sentence in the article body (for highlighting)
+    sentence_end: int
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str
+    refused: bool
+    citations: list[Citation] = field(default_factory=list)
+    condensed_query: str = ""  # what was actually searched (follow-ups carry earlier context)
+    scores: list[dict] = field(default_factory=list)  # retrieval scores of the passages considered
+    timings_ms: dict[str, float] = field(default_factory=dict)  # retrieve, rerank, compose, [generate], total
+    notice: str = ""  # shown beside the answer: input was cut, the LLM failed and we fell back, ...
+    office: str = ""  # the responsible office the knowledge names, suggested on refusals
+    mode: str = "extractive"  # or "llm"
+
+    def to_dict(self) -> dict:
+        return asdict(self)

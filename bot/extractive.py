@@ -1,0 +1,131 @@
+"""The default answerer: pick the passage sentences that answer the question and quote them, cited.
+
+No LLM: every word of an answer's body is a sentence of a cited passage (at most trimmed of its byline),
+so a citation can never fail to support what it marks.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from .answer import Answer, Citation
+from .chunking import split_sentences
+from .questions import QuestionAnalysis
+from .retrieval import Passage, RetrievalResult
+
+BYLINE = re.compile(r"^本报讯[(（][^)）]*[)）]")
+MAX_SENTENCES = 2
+MAX_PROCEDURE_SENTENCES = 3
+SECOND_SENTENCE_RATIO = 0.75  # a further sentence must score this close to the best one to be worth quoting
+
+
+@dataclass(frozen=True)
+class Candidate:
+    passage_rank: int  # 0-based rank of its passage
+    passage: Passage
+    start: int  # offsets in the passage text
+    end: int
+    text: str  # the sentence as quoted (byline trimmed)
+    coverage: float  # idf-weighted share of the question's terms in this sentence
+    context_coverage: float  # ... in the sentence's passage with its title
+    has_answer_type: bool
+    score: float
+
+    @property
+    def article_span(self) -> tuple[int, int]:
+        return self.passage.chunk.start + self.start, self.passage.chunk.start + self.end
+
+
+def coverage(analysis: QuestionAnalysis, text: str) -> float:
+    if not analysis.weights:
+        return 0.0
+    found = sum(w for term, w in analysis.weights.items() if term in text)
+    return found / analysis.total_weight
+
+
+def candidates(analysis: QuestionAnalysis, passages: list[Passage]) -> list[Candidate]:
+    """Every sentence of the retrieved passages, scored; sentences shared by overlapping chunks appear once."""
+    pattern = analysis.required_pattern
+    seen: set[tuple[str, int]] = set()
+    result = []
+    for rank, passage in enumerate(passages):
+        chunk = passage.chunk
+        context = coverage(analysis, f"{chunk.title}\n{chunk.text}")
+        for sentence in split_sentences(chunk.text):
+            key = (chunk.article_id, chunk.start + sentence.start)
+            if key in seen:
+                continue
+            seen.add(key)
+            raw = chunk.text[sentence.start:sentence.end]
+            trimmed = BYLINE.sub("", raw)
+            start = sentence.start + (len(raw) - len(trimmed))
+            if len(trimmed) < 6:
+                continue
+            own = coverage(analysis, trimmed)
+            typed = bool(pattern and pattern.search(trimmed))
+            score = 0.55 * own + 0.25 * context + 0.1 / (1 + rank) + (0.15 if typed else 0.0)
+            result.append(Candidate(rank, passage, start, sentence.end, trimmed, own, context, typed, score))
+    return sorted(result, key=lambda c: -c.score)
+
+
+def select(analysis: QuestionAnalysis, ranked: list[Candidate]) -> list[Candidate]:
+    """The best sentence, plus close runners-up that add question terms the chosen ones lack."""
+    if not ranked:
+        return []
+    best = ranked[0]
+    chosen = [best]
+    limit = MAX_PROCEDURE_SENTENCES if analysis.answer_type == "procedure" else MAX_SENTENCES
+    covered = {t for t in analysis.terms if t in best.text}
+    for cand in ranked[1:]:
+        if len(chosen) >= limit or cand.score < SECOND_SENTENCE_RATIO * best.score:
+            break
+        adds = {t for t in analysis.terms if t in cand.text} - covered
+        if adds or (analysis.required_pattern and cand.has_answer_type and not best.has_answer_type):
+            chosen.append(cand)
+            covered |= adds
+    # Quote in reading order when the sentences come from the same article.
+    return sorted(chosen, key=lambda c: (c.passage_rank, c.start))
+
+
+def source_age(passages: list[Passage], asks_current: bool) -> str:
+    """'据2017年7月的报道，' — residents must know figures may have changed since."""
+    months = []
+    for p in passages:
+        date = p.chunk.date
+        label = f"{int(date[:4])}年{int(date[5:7])}月" if len(date) >= 7 else (f"{int(date[:4])}年" if date else "")
+        if label and label not in months:
+            months.append(label)
+    if not months:
+        return "据资料（未注明日期），"
+    joined = "、".join(months)
+    return f"截至{joined}的报道，" if asks_current else f"据{joined}的报道，"
+
+
+def compose_answer(question: str, analysis: QuestionAnalysis, chosen: list[Candidate],
+                   retrieval: RetrievalResult) -> Answer:
+    citations: dict[str, Citation] = {}
+    parts = []
+    for cand in chosen:
+        chunk = cand.passage.chunk
+        start, end = cand.article_span
+        cited = citations.get(chunk.id)
+        if cited is None:
+            cited = Citation(n=len(citations) + 1, article_id=chunk.article_id, title=chunk.title, date=chunk.date,
+                             text=chunk.text, chunk_id=chunk.id, passage_start=chunk.start, passage_end=chunk.end,
+                             sentence_start=start, sentence_end=end)
+        else:  # two sentences of one passage: highlight the span that holds both
+            cited = replace(cited, sentence_start=min(cited.sentence_start, start),
+                            sentence_end=max(cited.sentence_end, end))
+        citations[chunk.id] = cited
+        parts.append(f"{cand.text}[{cited.n}]")
+    prefix = source_age([c.passage for c in chosen], analysis.asks_current)
+    text = prefix + "".join(parts)
+    if analysis.asks_current:
+        text += "此后的情况资料中没有，数字可能已有变化。"
+    return Answer(question=question, text=text, refused=False, citations=list(citations.values()),
+                  scores=scores(retrieval))
+
+
+def scores(retrieval: RetrievalResult) -> list[dict]:
+    return [{"chunk_id": p.chunk.id, "article_id": p.chunk.article_id, "score": p.score, "dense": p.dense,
+             "keyword": p.keyword, "rerank": p.rerank} for p in retrieval.passages]
