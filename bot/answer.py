@@ -29,6 +29,7 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)  # retrieve, rerank, compose, [generate], total
     notice: str = ""  # shown beside the answer: input was cut, the LLM failed and we fell back, ...
     office: str = ""  # the responsible office the knowledge names, suggested on refusals
+    grounding: str = ""  # why the answer was given or refused (for staff and the eval report)
     mode: str = "extractive"  # or "llm"
 
     def to_dict(self) -> dict:

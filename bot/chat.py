@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from .answer import Answer
 from .condense import condense
 from .config import Settings
+from .glossary import expand
 from .extractive import candidates, compose_answer, scores, select
 from .grounding import assess, refusal
 from .index import KnowledgeIndex
@@ -31,7 +32,7 @@ class Assistant:
         if settings.llm_enabled:
             from .llm import LLMGenerator
 
-            self.generator = LLMGenerator(settings)
+            self.generator = LLMGenerator(settings, self.index)
 
     def ask(self, question: str, history: History = None) -> Answer:
         answer = None
@@ -47,14 +48,16 @@ class Assistant:
         question, cut = truncate_question(question or "")
         notice = TRUNCATED_NOTICE.format(limit=len(question)) if cut else ""
         turns = [(str(u), str(a)) for u, a in (history or [])]
-        query = condense(question, turns, self.index.keyword)
+        condensed = condense(question, turns, self.index.keyword)
+        query = expand(condensed.query)
         retrieval = self.search(query, k=self.settings.top_k)
-        analysis = analyze(retrieval.query, self.index.keyword)
+        analysis = analyze(expand(condensed.question), self.index.keyword, condensed.carried)
         t0 = time.perf_counter()
         ranked = candidates(analysis, retrieval.passages)
-        verdict = assess(analysis, retrieval.passages, ranked)
+        verdict = assess(analysis, retrieval.passages, ranked, self.index.keyword)
         if verdict.answerable:
             answer = compose_answer(question, analysis, select(analysis, ranked), retrieval)
+            answer.grounding = verdict.reason
         else:
             answer = refusal(question, analysis, verdict)
             answer.scores = scores(retrieval)
@@ -62,7 +65,7 @@ class Assistant:
         answer.notice = notice
         answer.timings_ms = {**retrieval.timings_ms, "compose": (time.perf_counter() - t0) * 1000}
         if self.generator is not None and not answer.refused:
-            yield from self.generator.stream(question, turns, analysis, retrieval, answer)
+            answer = yield from self.generator.stream(question, turns, analysis, retrieval, answer)
         else:
             yield answer.text
         answer.timings_ms["total"] = (time.perf_counter() - started) * 1000

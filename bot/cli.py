@@ -22,7 +22,11 @@ def cmd_import_page(args) -> int:
 
     settings = _settings(args)
     out_dir = Path(args.out) if args.out else settings.knowledge_dir / "articles"
-    written = import_page(Path(args.page), out_dir)
+    try:
+        written = import_page(Path(args.page), out_dir)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     for path in written:
         print(path)
     print(f"{len(written)} articles written to {out_dir}")
@@ -74,6 +78,40 @@ def cmd_search(args) -> int:
     return 0
 
 
+def cmd_ask(args) -> int:
+    import json
+
+    from .chat import Assistant
+
+    history = []
+    if args.history:
+        try:
+            history = json.loads(Path(args.history).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            print(f"error: cannot read --history {args.history}: {exc}", file=sys.stderr)
+            return 2
+        if not isinstance(history, list) or not all(isinstance(t, list) and len(t) == 2 for t in history):
+            print(f"error: --history {args.history} must be a JSON list of [question, answer] pairs", file=sys.stderr)
+            return 2
+    answer = Assistant(_settings(args)).ask(args.question, history)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    print(answer.text)
+    if answer.notice:
+        print(f"（{answer.notice}）")
+    for c in answer.citations:
+        print(f"[{c.n}] {c.title}（{c.date or '日期不详'}）")
+        print(f"    {c.text}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .evaluation import main as evaluate
+
+    return evaluate(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="卫东区 resident-services chatbot")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -96,6 +134,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--knowledge")
     p.add_argument("--index")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("ask", help="answer a question with numbered sources")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
+    p.add_argument("--history", help="JSON file: a list of earlier [question, answer] turns")
+    p.add_argument("--knowledge")
+    p.add_argument("--index")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="run a question set and write answers, metrics and a report")
+    p.add_argument("questions")
+    p.add_argument("--out")
+    p.add_argument("--knowledge")
+    p.add_argument("--index")
+    p.add_argument("--split", choices=["dev", "test", "all"], default="all")
+    p.set_defaults(func=cmd_eval)
     return parser
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from .keyword import KeywordIndex
 from .normalize import normalize_query
@@ -14,18 +15,28 @@ CARRIED_TERMS = 4
 LOOKBACK_TURNS = 3
 
 
+@dataclass(frozen=True)
+class Condensed:
+    question: str  # normalised
+    carried: tuple[str, ...] = ()  # salient terms taken from earlier turns
+
+    @property
+    def query(self) -> str:
+        return " ".join([self.question, *self.carried])
+
+
 def needs_context(question: str, keyword: KeywordIndex) -> bool:
     if FOLLOW_UP.search(question):
         return True
-    known = [t for t in salient_terms(question, keyword) if keyword.document_frequency(t) > 0]
+    known = [t for t in salient_terms(question, keyword) if len(t) > 1 and keyword.document_frequency(t) > 0]
     return not known
 
 
-def condense(question: str, turns: list[tuple[str, str]], keyword: KeywordIndex) -> str:
+def condense(question: str, turns: list[tuple[str, str]], keyword: KeywordIndex) -> Condensed:
     """The question to search with: unchanged, or followed by the salient terms of recent user turns."""
     query = normalize_query(question)
     if not turns or not query or not needs_context(query, keyword):
-        return query
+        return Condensed(query)
     carried: dict[str, float] = {}
     for user_turn, _ in reversed(turns[-LOOKBACK_TURNS:]):
         for term, weight in salient_terms(normalize_query(user_turn), keyword).items():
@@ -33,5 +44,4 @@ def condense(question: str, turns: list[tuple[str, str]], keyword: KeywordIndex)
                 carried[term] = weight
         if len(carried) >= CARRIED_TERMS:
             break
-    best = sorted(carried, key=lambda t: -carried[t])[:CARRIED_TERMS]
-    return f"{query} {' '.join(best)}" if best else query
+    return Condensed(query, tuple(sorted(carried, key=lambda t: -carried[t])[:CARRIED_TERMS]))

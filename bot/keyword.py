@@ -58,7 +58,10 @@ class KeywordIndex:
 
     def idf(self, term: str) -> float:
         """Smoothed inverse document frequency; unseen terms get the highest weight."""
-        return math.log((self._n + 1) / (self._df.get(term, 0) + 0.5))
+        return self.idf_of_count(self._df.get(term, 0))
+
+    def idf_of_count(self, document_frequency: int) -> float:
+        return math.log((self._n + 1) / (document_frequency + 0.5))
 
     def document_frequency(self, term: str) -> int:
         return self._df.get(term, 0)

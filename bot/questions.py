@@ -4,13 +4,30 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .keyword import KeywordIndex, tokenize
+import math
+
+import jieba
+import jieba.posseg as posseg
+
+from .keyword import STOPWORDS, KeywordIndex, tokenize
 
 # Words that shape a question but say nothing about its topic.
 QUESTION_WORDS = frozenset(
     "多少 几 几个 几家 几所 多大 多久 多长 什么 怎么 怎么样 怎样 如何 哪 哪里 哪儿 哪些 哪个 哪位 谁 为什么 是否 吗 呢 "
-    "请问 知道 告诉 一下 情况 问题 能不能 可不可以 有没有 是不是 咋 啥 嘞 不 没 一共 总共 共 那 那么 这个 那个 "
+    "请问 知道 告诉 一下 情况 问题 不是 要是 岁数 年纪 年龄 名字 能不能 可不可以 有没有 是不是 咋 啥 嘞 不 没 一共 总共 共 那 那么 这个 那个 "
     "how many much what who where when which why does did do is are the a an of in to for".split())
+
+NUMBER = r"(?:\d[\d.,]*|[两一二三四五六七八九十百千]+)(?:余|多)?(?:万|亿)?(?:余|多)?"
+# A quantity is a number with a unit that is not part of a date ("7月26日" answers no 多少 question).
+QUANTITY = re.compile(NUMBER + r"(?:%|[^\d月日年点时号\s,，。、;；:：.])")
+# Measure words a 多少/几 question names, and the units that answer it (多少家 may be answered in 户).
+UNIT_GROUPS = [("户家", "户|家"), ("人名位", "人|名"), ("次回遍", "人次|家次|次"), ("所", "所"), ("个", None), ("颗", "颗"),
+               ("条", "条"), ("期", "期"), ("台辆", "台|辆"), ("元钱块", "元"), ("岁", "岁"), ("分", "分"),
+               ("平方米", "平方米"), ("盏", "盏"), ("套", "套"), ("份", "份"), ("件", "件")]
+ASKED_UNIT = re.compile(r"(?:多少|几)(?:[\u4e00-\u9fff]{0,3}?)(户|家|人|名|位|次|回|遍|所|个|颗|条|期|台|辆|元|钱|块|岁|分|平方米|盏|套|份|件)")
+
+NUMERIC = re.compile(r"[\d.%]+")
+QUESTION_PREFIX = re.compile(r"^(几|多少|哪|啥|咋|什么)")  # 几期, 哪部, 啥时候: question words fused with a noun
 
 # Each answer type: the question pattern and the pattern a passage sentence must contain to answer it.
 ANSWER_TYPES = {
@@ -18,12 +35,14 @@ ANSWER_TYPES = {
               re.compile(r"\d{3,4}-?\d{7,8}|1[3-9]\d{9}|12345")),
     "address": (re.compile(r"地址|在哪办|去哪办|哪里办|去哪里|办公地点|门牌|address|where can i"),
                 re.compile(r"路\d+号|\d+号楼|大厅|办事处|窗口")),
+    "documents": (re.compile(r"(哪些|什么|啥)(材料|证件|证明|手续)|带什么|documents|paperwork"),
+                  re.compile(r"材料|证件|证明|身份证|户口|手续")),
     "money": (re.compile(r"多少钱|多少元|几元|几块|金额|补助多少|发多少|标准是多少|每月.{0,4}多少|how much money|amount"),
               re.compile(r"\d[\d.]*\s*(万|亿)?余?元")),
     "time": (re.compile(r"几点|什么时候|哪天|何时|哪一天|几月|哪年|日期|when|what time|what date"),
              re.compile(r"\d{1,2}月(\d{1,2}日|底|初|中旬)?|\d{4}年|\d{1,2}点|上午|下午|清晨|早上")),
-    "quantity": (re.compile(r"多少|几|数量|比例|百分|率是|多大|how many|how much|percent|rate"),
-                 re.compile(r"\d|[一二三四五六七八九十两百千万]+(户|人|所|家|个|条|期|名|次|颗|台|套)")),
+    "age": (re.compile(r"多大(岁数|年纪)|年龄|岁数|几岁|多少岁|高寿|how old|\bage\b"), re.compile(r"\d+岁")),
+    "quantity": (re.compile(r"多少|几|数量|比例|百分|率是|多大|how many|how much|percent|rate"), QUANTITY),
     "person": (re.compile(r"谁|哪位|什么人|负责人|叫什么|名字|who"),
                re.compile(r"书记|局长|区长|主任|组长|主管员|老兵|党员|居民|志愿者|低保户|记者|负责人")),
     "place": (re.compile(r"哪里|哪儿|在哪|什么地方|哪个(街道|社区|村|小区|地方)|where"),
@@ -31,7 +50,9 @@ ANSWER_TYPES = {
     "procedure": (re.compile(r"怎么|如何|怎样|什么办法|哪些措施|采取了|做了哪些|how"), None),
 }
 
-PLACE_RE = re.compile(r"[\u4e00-\u9fff]{2}(?:区|县|市)")
+jieba.initialize()
+_JIEBA_TOTAL = jieba.dt.total
+PLACE_SUFFIXES = ("区", "县", "市", "省")
 YEAR_RE = re.compile(r"(19|20)\d{2}年?")
 CURRENT_RE = re.compile(r"现在|目前|今年|当前|最近|如今|眼下|now|currently|this year|today")
 CJK_RE = re.compile(r"[\u4e00-\u9fff]")
@@ -45,30 +66,80 @@ GENERIC_PLACES = frozenset({"全区", "该区", "本区", "咱区", "俺区", "�
 class QuestionAnalysis:
     query: str  # normalised question
     terms: tuple[str, ...]  # salient terms, question words removed
-    weights: dict  # term -> idf in the current index
+    weights: dict  # term -> weight (idf in the current index); the question's own terms
+    carried: dict  # term -> weight (reduced) for terms a follow-up carried over from earlier turns
     answer_type: str  # one of ANSWER_TYPES, or "general"
     places: tuple[str, ...]  # place names other than this district
     years: tuple[str, ...]
     asks_current: bool  # "现在/今年/目前": the answer must say how old its source is
     chinese: bool  # False for English (or other) questions: lexical signals do not apply
 
+    unit_pattern: re.Pattern | None = None  # 多少户/几期…: a number with the asked unit; 每月多少钱: a rate
+
     @property
     def required_pattern(self) -> re.Pattern | None:
+        if self.unit_pattern is not None:
+            return self.unit_pattern
         return ANSWER_TYPES[self.answer_type][1] if self.answer_type in ANSWER_TYPES else None
 
-    @property
-    def total_weight(self) -> float:
-        return sum(self.weights.values())
 
 
-def salient_terms(text: str, keyword: KeywordIndex) -> dict[str, float]:
-    """Topic terms of ``text`` with their idf weight; single characters only when the index knows them."""
+# A term the knowledge never uses is either the missing thing (城管局, 臭氧, GDP) or everyday filler (街上, 一大早).
+# Its weight scales with how specific it is in general Chinese, read off jieba's dictionary frequencies:
+# general idf <= COMMON_IDF counts UNKNOWN_FLOOR of the rarest known term, >= SPECIFIC_IDF counts fully.
+COMMON_IDF, SPECIFIC_IDF = 9.0, 14.0
+UNKNOWN_FLOOR = 0.2
+OOV_SPECIFICITY = 0.5
+CARRIED_TERM_FACTOR = 0.5
+
+
+def salient_terms(text: str, keyword: KeywordIndex, words: bool = True) -> dict[str, float]:
+    """Topic terms of ``text`` with their weight: idf for known terms, a share of the rarest idf for unknown.
+    ``words=False`` drops Latin-script words (an English question's terms come from its glossary expansion)."""
+    rare = keyword.idf_of_count(1)
     weights = {}
     for term in tokenize(text):
-        if term in QUESTION_WORDS or (len(term) == 1 and not term.isdigit() and keyword.document_frequency(term) == 0):
+        if not words and re.fullmatch(r"[a-z]+", term):
             continue
-        weights[term] = keyword.idf(term)
+        # Single characters (到, 投, 钱) are too common or too vague to say what a question is about.
+        if term in QUESTION_WORDS or QUESTION_PREFIX.match(term) or (len(term) == 1 and not term.isascii()):
+            continue
+        known = keyword.document_frequency(term) > 0
+        weights[term] = keyword.idf(term) if known else specificity(term) * rare
     return weights
+
+
+def specificity(term: str) -> float:
+    """UNKNOWN_FLOOR for everyday words … 1.0 for words rare in general Chinese. A Chinese word jieba's
+    dictionary lacks was guessed by its HMM (好点, 娃们): more likely colloquial than specific, so it gets 0.5;
+    a Latin-script word it lacks (GDP) is a name, so 1.0."""
+    frequency = jieba.dt.FREQ.get(term, 0)
+    if frequency == 0:
+        return 1.0 if term.isascii() else OOV_SPECIFICITY
+    share = (math.log(_JIEBA_TOTAL / (frequency + 1)) - COMMON_IDF) / (SPECIFIC_IDF - COMMON_IDF)
+    return min(1.0, max(UNKNOWN_FLOOR, share))
+
+
+def foreign_terms(analysis: "QuestionAnalysis", keyword: KeywordIndex, threshold: float) -> list[str]:
+    """Specific words of the question that no passage of the knowledge uses: it asks about something else.
+    Whole words (precise segmentation), not search-mode pieces: 一大早 is everyday, its piece 大早 looks rare."""
+    if not analysis.chinese:  # an English word's absence from Chinese articles says nothing
+        return []
+    words = [w.lower() for w in jieba.lcut(analysis.query) if len(w.strip()) > 1]
+    return [w for w in dict.fromkeys(words)
+            if w not in QUESTION_WORDS and w not in STOPWORDS and not QUESTION_PREFIX.match(w)
+            and not NUMERIC.fullmatch(w) and specificity(w) >= threshold and not _mostly_known(w, keyword)]
+
+
+def _mostly_known(word: str, keyword: KeywordIndex) -> bool:
+    """True when parts the knowledge uses cover more than half of ``word``: 报告会 and 书面报告 are made of
+    known words, while in 臭氧浓度 the known 浓度 is only the frame around the unknown 臭氧."""
+    covered = set()
+    for i in range(len(word)):
+        for j in range(i + 2, len(word) + 1):
+            if keyword.document_frequency(word[i:j]) > 0:
+                covered.update(range(i, j))
+    return len(covered) * 2 > len(word)
 
 
 def _answer_type(query: str) -> str:
@@ -81,24 +152,45 @@ def _answer_type(query: str) -> str:
 
 def _places(query: str) -> tuple[str, ...]:
     """Other districts, counties and cities the question names (the knowledge covers 卫东区 only)."""
-    found = []
-    for match in PLACE_RE.finditer(query):
-        name = match.group(0)
-        if name in HOME_DISTRICT or name in GENERIC_PLACES or name[1:] in GENERIC_PLACES:
-            continue
-        found.append(name)
-    return tuple(found)
+    return tuple(word for word, flag in posseg.lcut(query)
+                 if flag == "ns" and word.endswith(PLACE_SUFFIXES) and word != HOME_DISTRICT
+                 and word not in GENERIC_PLACES)
 
 
-def analyze(query: str, keyword: KeywordIndex) -> QuestionAnalysis:
-    weights = salient_terms(query, keyword)
+PER_UNIT = re.compile(r"每(月|人|户|年|天|颗|次)")
+
+
+def _unit_pattern(query: str, answer_type: str) -> re.Pattern | None:
+    if answer_type == "money":
+        per = PER_UNIT.search(query)
+        # 每月发多少钱 asks for a rate: a total (832万余元) does not answer it.
+        return re.compile(rf"{per.group(0)}[^。；;]{{0,30}}?\d[\d.]*\s*(万|亿)?余?元") if per else None
+    if answer_type != "quantity":
+        return None
+    match = ASKED_UNIT.search(query)
+    if not match:
+        return None
+    units = next(answers for asked, answers in UNIT_GROUPS if match.group(1) in asked)
+    # 个 is the general measure word: any quantity may answer it.
+    return re.compile(NUMBER + f"(?:{units})") if units else None
+
+
+def analyze(query: str, keyword: KeywordIndex, carried: tuple[str, ...] = ()) -> QuestionAnalysis:
+    """``query`` is the normalised, glossary-expanded question; ``carried`` the terms a follow-up took from
+    earlier turns: they steer sentence choice but weigh little, so they cannot make a question answerable."""
+    chinese = len(CJK_RE.findall(query)) >= max(2, len(query) // 4)
+    weights = salient_terms(query, keyword, words=chinese)
+    carried_weights = {t: CARRIED_TERM_FACTOR * keyword.idf(t) for t in carried if t not in weights}
+    answer_type = _answer_type(query)
     return QuestionAnalysis(
         query=query,
         terms=tuple(weights),
         weights=weights,
-        answer_type=_answer_type(query),
+        carried=carried_weights,
+        answer_type=answer_type,
         places=_places(query),
         years=tuple(m.group(0).rstrip("年") for m in YEAR_RE.finditer(query)),
         asks_current=bool(CURRENT_RE.search(query.lower())),
-        chinese=len(CJK_RE.findall(query)) >= max(2, len(query) // 4),
+        chinese=chinese,
+        unit_pattern=_unit_pattern(query, answer_type),
     )
