@@ -16,7 +16,7 @@ $(VENV_OK): pyproject.toml
 
 # Debian's Chromium for the browser tests (Playwright's own browser download cannot work offline).
 browser:
-	@test -x /usr/bin/chromium || (apt-get update -q && apt-get install -y -q chromium)
+	@test -x /usr/bin/chromium -a -d /usr/share/fonts/opentype/noto || (apt-get update -q && apt-get install -y -q chromium fonts-noto-cjk fonts-noto-color-emoji)
 
 index: $(VENV_OK)
 	$(PY) -m bot ingest

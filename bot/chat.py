@@ -27,7 +27,7 @@ class Assistant:
         self.settings = settings
         self.index = index or KnowledgeIndex.open(settings)
         reranker = Reranker(settings.reranker) if settings.reranker else None
-        self.search = HybridSearch(self.index, reranker)
+        self.search = HybridSearch(self.index, reranker, dense_weight=settings.dense_weight)
         self.generator = None
         if settings.llm_enabled:
             from .llm import LLMGenerator

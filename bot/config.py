@@ -53,6 +53,7 @@ class Settings:
     port: int = 7860
     staff_password: str | None = None
     top_k: int = 5
+    dense_weight: float = 0.5  # weight of the dense list in rank fusion (BM25's is 1)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -74,6 +75,7 @@ class Settings:
             port=_env_int("PORT", 7860),
             staff_password=_env("STAFF_PASSWORD"),
             top_k=_env_int("TOP_K", 5),
+            dense_weight=_env_float("DENSE_WEIGHT", 0.5),
         )
 
     def with_(self, **changes) -> "Settings":

@@ -49,7 +49,9 @@ class Reranker:
 
 def fuse(dense: list[tuple[str, float]], keyword: list[tuple[str, float]],
          dense_weight: float, keyword_weight: float) -> list[tuple[str, float]]:
-    """Weighted reciprocal-rank fusion; weights are calibrated on the dev questions (see README)."""
+    """Weighted reciprocal-rank fusion. Plain 1:1 fusion ranked worse at rank 1 than BM25 alone on the dev
+    questions (0.978 vs 1.000 hit@1); dense at half weight matched BM25 there and keeps the dense list's
+    recall for questions that share no word with the passage (README, "Retrieval")."""
     fused: dict[str, float] = {}
     for weight, hits in ((dense_weight, dense), (keyword_weight, keyword)):
         for rank, (chunk_id, _) in enumerate(hits, start=1):
@@ -61,7 +63,7 @@ class HybridSearch:
     """The retrieval stage as a plain callable: question text in, ranked passages out. Thread-safe."""
 
     def __init__(self, index: KnowledgeIndex, reranker: Reranker | None = None,
-                 dense_weight: float = 1.0, keyword_weight: float = 1.0):
+                 dense_weight: float = 0.5, keyword_weight: float = 1.0):
         self.index = index
         self.reranker = reranker
         self.dense_weight = dense_weight

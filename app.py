@@ -1,0 +1,57 @@
+"""Start the web page: ``python app.py [--host 127.0.0.1] [--port 7860]`` (``make run`` ingests first)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+# Gradio's usage analytics would try to reach the internet on every start.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from bot.config import Settings  # noqa: E402
+
+DEFAULT_CONCURRENCY = 4
+log = logging.getLogger("app")
+
+
+def parse_args(settings: Settings, argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="卫东区 resident-services chatbot: the web page")
+    parser.add_argument("--host", default=settings.host, help=f"address to listen on (default {settings.host})")
+    parser.add_argument("--port", type=int, default=settings.port, help=f"port (default {settings.port})")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per internal HTTP request is noise
+    settings = Settings.from_env()
+    args = parse_args(settings, argv)
+
+    from bot.chat import Assistant
+    from bot.index import IndexMismatchError
+    from bot.web import build_app, launch_options
+
+    try:
+        assistant = Assistant(settings)
+    except IndexMismatchError as exc:
+        log.error("%s", exc)
+        return 2
+    chunks = assistant.index.count()
+    if chunks == 0:
+        log.warning("the index at %s is empty: run `python -m bot ingest` first (make run does it), "
+                    "until then every question is refused", assistant.index.location)
+    else:
+        log.info("index %s: %d chunks", assistant.index.location, chunks)
+    if not settings.staff_password:
+        log.info("BOT_STAFF_PASSWORD is not set: the staff tab is disabled")
+    demo = build_app(assistant, settings)
+    demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY)
+    log.info("serving the web page on http://%s:%d/", args.host, args.port)
+    # quiet: Gradio's banner suggests share=True, which this service never uses.
+    demo.launch(server_name=args.host, server_port=args.port, share=False, quiet=True, **launch_options())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

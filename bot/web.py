@@ -1,0 +1,601 @@
+"""The web page (Gradio Blocks): residents' chat with cited sources, and a password-protected staff tab.
+
+Every piece of article, question or comment text reaches the page through ``html.escape`` (the chat also
+sanitises, as a second line of defence). Sources link to the article view through ``#wd-cite-<turn>-<n>``
+anchors that a small script turns into a Python event. No ``from __future__ import annotations`` here:
+Gradio reads the API endpoints' types from real annotations.
+"""
+import functools
+import hmac
+import html
+import logging
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
+from pathlib import Path
+
+import gradio as gr
+
+from .answer import Answer
+from .chat import Assistant
+from .config import Settings
+from .feedback import RATINGS, FeedbackRecord, FeedbackStore
+from .knowledge import Article
+from .library import KnowledgeLibrary, LibraryError
+from .normalize import normalize_query
+
+log = logging.getLogger(__name__)
+
+TITLE = "卫东区便民问答"
+INTRO = ("### 卫东区便民问答\n"
+         "回答只摘自区里发布的资料，每句话后面的 [n] 是它的出处；点击 [n] 或下方的来源，右侧会打开原文并标出引用的句子。")
+CHAT_PLACEHOLDER = "您好！请在下方输入您想了解的事情，例如低保、儿童窝沟封闭、“四城联创”、扬尘治理等。"
+ARTICLE_PLACEHOLDER = '<div class="wd-article-empty">点击回答中的 [n] 或来源，在这里查看原文，引用的句子会高亮显示。</div>'
+READER_PLACEHOLDER = '<div class="wd-article-empty">点选列表中的一行，或填写编号后点“打开”，在这里阅读全文。</div>'
+EMPTY_PROMPT = "请先输入您想咨询的问题，例如：卫东区目前有多少低保户？"
+APOLOGY = "抱歉，系统暂时出了点问题，请稍后再试。"
+STAFF_DENIED = "工作人员口令不正确，操作未执行。"
+STAFF_FAILED = "操作失败：系统内部错误，详情已记入服务器日志。"
+THINKING_HTML = '<div class="wd-thinking">正在查找资料……</div>'
+ERROR_HTML = f'<div class="wd-error">{APOLOGY}</div>'
+MAX_SHOWN_QUESTION = 500
+RATING_TEXT = {"up": "👍 好评", "down": "👎 差评"}
+
+# (a word the knowledge must contain, a question that it answers): examples are only offered when answerable.
+EXAMPLES = [
+    ("低保", "卫东区目前低保保障对象一共有多少户、多少人？"),
+    ("窝沟封闭", "哪些孩子可以免费做窝沟封闭？"),
+    ("四城联创", "卫东区推进“四城联创”累计投入了多少资金？"),
+    ("扬尘", "建筑工地扬尘是怎么巡查的？"),
+    ("财政收入", "卫东区上半年财政收入同比增长了多少？"),
+    ("黑板报", "王怀木义务为社区出了多少期黑板报？"),
+]
+
+CITE_MARK = re.compile(r"\[(\d+)\]")
+CITE_KEY = re.compile(r"wd-cite-(\d+)-(\d+)")
+
+# Runs once in the article view: any click on a citation link anywhere on the page becomes this component's
+# click event (carrying the link's key); after each new article the highlighted sentence is scrolled into view.
+CITE_JS = """
+const open = (event) => {
+  const link = event.target.closest ? event.target.closest('a.wd-cite') : null;
+  if (!link) return;
+  event.preventDefault();
+  event.stopPropagation();
+  trigger('click', {cite: (link.getAttribute('href') || '').slice(1)});
+};
+if (window.__wdCiteHandler) document.removeEventListener('click', window.__wdCiteHandler, true);
+window.__wdCiteHandler = open;
+document.addEventListener('click', open, true);
+watch('value', () => {
+  const hit = element.querySelector('.wd-hit');
+  if (hit) hit.scrollIntoView({block: 'center', behavior: 'smooth'});
+});
+"""
+
+CSS = """
+.wd-answer { line-height: 1.75; }
+a.wd-cite { color: var(--color-accent); font-weight: 600; text-decoration: none; cursor: pointer; }
+a.wd-cite:hover { text-decoration: underline; }
+.wd-sources { margin-top: .7em; padding-top: .4em; border-top: 1px solid var(--border-color-primary);
+              font-size: .92em; }
+.wd-sources-title { font-weight: 600; color: var(--body-text-color-subdued); }
+.wd-sources ol { list-style: none; padding-left: 0; margin: .3em 0 0; }
+.wd-sources li { margin: .5em 0; }
+.wd-date { margin-left: .5em; color: var(--body-text-color-subdued); font-size: .9em; }
+.wd-quote { margin: .25em 0 0; padding: .3em .7em; border-left: 3px solid var(--border-color-primary);
+            color: var(--body-text-color-subdued); line-height: 1.7; }
+mark.wd-hit { background: #ffe066; color: #1f2937; padding: 0 1px; }
+mark.wd-span { background: #fff4c2; color: #1f2937; }
+.wd-refusal { border-left: 4px solid #d97706; background: rgba(217, 119, 6, .08); padding: .5em .8em; }
+.wd-refusal-title { font-weight: 600; margin-bottom: .2em; }
+.wd-notice { border-left: 4px solid #2563eb; background: rgba(37, 99, 235, .08); padding: .3em .7em;
+             margin-bottom: .5em; }
+.wd-error { color: #b91c1c; }
+.wd-thinking { color: var(--body-text-color-subdued); }
+.wd-article { padding: .2em .4em; }
+.wd-article h3 { margin: .2em 0; }
+.wd-article p { margin: .55em 0; line-height: 1.85; }
+.wd-subtitle { color: var(--body-text-color-subdued); }
+.wd-meta { color: var(--body-text-color-subdued); font-size: .9em; margin: .3em 0 .6em; }
+.wd-article-empty, .wd-article-note { color: var(--body-text-color-subdued); padding: .5em; }
+.wd-feedback-table { width: 100%; border-collapse: collapse; font-size: .9em; }
+.wd-feedback-table th, .wd-feedback-table td { border: 1px solid var(--border-color-primary); padding: .35em .5em;
+                                               vertical-align: top; text-align: left; }
+.wd-feedback-table td:nth-child(-n+2) { white-space: nowrap; }
+.wd-feedback-table td:nth-child(3) { min-width: 10em; }
+.wd-feedback-table td:nth-child(4), .wd-feedback-table td:nth-child(5) { min-width: 16em; }
+.wd-small { color: var(--body-text-color-subdued); font-size: .88em; }
+"""
+
+
+def launch_options() -> dict:
+    """What ``Blocks.launch`` needs besides host and port (Gradio 6 takes css and theme at launch)."""
+    return {"css": CSS, "theme": gr.themes.Soft(), "footer_links": [], "ssr_mode": False, "max_file_size": "5mb"}
+
+
+# ---- HTML rendering (pure functions; everything from articles, questions and comments is escaped) -----------
+
+def esc(text: str) -> str:
+    return html.escape(str(text or ""), quote=True)
+
+
+def esc_lines(text: str) -> str:
+    return esc(text).replace("\n", "<br>")
+
+
+def date_label(value: str) -> str:
+    parts = [int(p) for p in (value or "").split("-") if p.isdigit()]
+    units = ("年", "月", "日")
+    return "".join(f"{p}{u}" for p, u in zip(parts, units)) or "日期不详"
+
+
+def user_html(question: str) -> str:
+    shown = question if len(question) <= MAX_SHOWN_QUESTION else question[:MAX_SHOWN_QUESTION] + "……"
+    return f'<div class="wd-question">{esc_lines(shown)}</div>'
+
+
+def streaming_html(text: str) -> str:
+    return f'<div class="wd-answer">{esc_lines(text)}</div><div class="wd-thinking">……</div>'
+
+
+def cite_link(turn: int, n: int, label: str) -> str:
+    return f'<a class="wd-cite" href="#wd-cite-{turn}-{n}" title="查看原文">{label}</a>'
+
+
+def cited_sentence(citation: dict) -> tuple[int, int]:
+    """The cited sentence's offsets inside the citation's passage text, clamped to it."""
+    size = len(citation["text"])
+    start = min(max(citation["sentence_start"] - citation["passage_start"], 0), size)
+    end = min(max(citation["sentence_end"] - citation["passage_start"], start), size)
+    return start, end
+
+
+def passage_html(citation: dict) -> str:
+    text = citation["text"]
+    start, end = cited_sentence(citation)
+    return f'{esc(text[:start])}<mark class="wd-hit">{esc(text[start:end])}</mark>{esc(text[end:])}'
+
+
+def sources_html(citations: list[dict], turn: int) -> str:
+    items = []
+    for c in citations:
+        label = f"[{c['n']}] {esc(c['title'])}"
+        items.append(f'<li>{cite_link(turn, c["n"], label)}<span class="wd-date">{esc(date_label(c["date"]))}</span>'
+                     f'<div class="wd-quote">{passage_html(c)}</div></li>')
+    return f'<div class="wd-sources"><div class="wd-sources-title">来源</div><ol>{"".join(items)}</ol></div>'
+
+
+def refusal_html(answer: dict) -> str:
+    office = answer.get("office") or ""
+    office_line = f'<p>可咨询：{esc(office)}</p>' if office and office not in answer["text"] else ""
+    return (f'<div class="wd-refusal"><div class="wd-refusal-title">未能回答</div>'
+            f'<div>{esc_lines(answer["text"])}</div>{office_line}</div>')
+
+
+def answer_html(answer: dict, turn: int) -> str:
+    notice = f'<div class="wd-notice">{esc(answer["notice"])}</div>' if answer.get("notice") else ""
+    if answer["refused"]:
+        return notice + refusal_html(answer)
+    numbers = {c["n"] for c in answer["citations"]}
+    body = CITE_MARK.sub(lambda m: cite_link(turn, int(m[1]), m[0]) if int(m[1]) in numbers else m[0],
+                         esc_lines(answer["text"]))
+    sources = sources_html(answer["citations"], turn) if answer["citations"] else ""
+    return f'{notice}<div class="wd-answer">{body}</div>{sources}'
+
+
+def locate(article: Article, citation: dict) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """(passage, sentence) offsets in the article body; re-found by text when the file changed since indexing."""
+    start, end = citation["passage_start"], citation["passage_end"]
+    if article.body[start:end] != citation["text"]:
+        found = article.body.find(citation["text"])
+        if found < 0:
+            return None
+        start, end = found, found + len(citation["text"])
+    s_start, s_end = cited_sentence(citation)
+    return (start, end), (start + s_start, start + s_end)
+
+
+def body_html(body: str, passage: tuple[int, int] | None = None, sentence: tuple[int, int] | None = None) -> str:
+    """One <p> per body line; marks are opened and closed inside each paragraph so the HTML stays well formed."""
+    cuts = {c for span in (passage, sentence) if span for c in span}
+    paragraphs, offset = [], 0
+    for line in body.split("\n"):
+        line_end = offset + len(line)
+        points = sorted({offset, line_end, *(c for c in cuts if offset < c < line_end)})
+        pieces = []
+        for a, b in zip(points, points[1:]):
+            text = esc(body[a:b])
+            if sentence and sentence[0] <= a and b <= sentence[1]:
+                text = f'<mark class="wd-hit">{text}</mark>'
+            elif passage and passage[0] <= a and b <= passage[1]:
+                text = f'<mark class="wd-span">{text}</mark>'
+            pieces.append(text)
+        paragraphs.append(f"<p>{''.join(pieces)}</p>")
+        offset = line_end + 1
+    return "".join(paragraphs)
+
+
+def article_html(article: Article, citation: dict | None = None) -> str:
+    spans = locate(article, citation) if citation else None
+    note = ('<div class="wd-article-note">原文在引用后有过修改，无法定位引用的段落。</div>'
+            if citation and spans is None else "")
+    meta = [date_label(article.date), *article.reporters, f"编号 {article.id}"]
+    subtitle = f'<div class="wd-subtitle">{esc(article.subtitle)}</div>' if article.subtitle else ""
+    body = body_html(article.body, *(spans or (None, None)))
+    return (f'<article class="wd-article"><h3>{esc(article.title)}</h3>{subtitle}'
+            f'<div class="wd-meta">{esc(" · ".join(meta))}</div>{note}{body}</article>')
+
+
+def missing_article_html(citation: dict) -> str:
+    """The article was deleted after the answer: show at least the cited passage."""
+    return (f'<article class="wd-article"><h3>{esc(citation["title"])}</h3>'
+            f'<div class="wd-article-note">这篇文章已从资料库中删除，以下是回答时引用的段落。</div>'
+            f'<p>{passage_html(citation)}</p></article>')
+
+
+def feedback_html(records: list[FeedbackRecord]) -> str:
+    if not records:
+        return '<div class="wd-article-empty">没有符合条件的反馈。</div>'
+    rows = []
+    for r in records:
+        sources = "".join(f'<div>[{c["n"]}] {esc(c["title"])}（{esc(date_label(c["date"]))}）'
+                          f'<div class="wd-quote">{passage_html(c)}</div></div>' for c in r.citations)
+        searched = r.condensed_query and r.condensed_query != normalize_query(r.question)
+        query = f'<div class="wd-small">检索：{esc(r.condensed_query)}</div>' if searched else ""
+        rows.append(f'<tr><td>{esc(r.created_at)}</td><td>{RATING_TEXT[r.rating]}</td>'
+                    f'<td>{esc(r.question)}{query}</td><td>{esc_lines(r.answer)}</td>'
+                    f'<td>{sources or "（无来源：拒答）"}</td><td>{esc_lines(r.comment)}</td></tr>')
+    head = "".join(f"<th>{h}</th>" for h in ("时间", "评价", "问题", "回答", "引用来源", "评论"))
+    return f'<table class="wd-feedback-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+# ---- session state -------------------------------------------------------------------------------------------
+
+def new_session() -> dict:
+    """One conversation: displayed messages (user/assistant pairs), the answers (None for a failed turn),
+    the feedback id given to each answer, and the answer whose comment box is open."""
+    return {"messages": [], "answers": [], "feedback": {}, "pending": None}
+
+
+def fresh_conversation() -> tuple:
+    """Outputs for 新对话 (and the chat's own clear button): session, chat, article view, comment box, input."""
+    return new_session(), [], ARTICLE_PLACEHOLDER, gr.update(visible=False), ""
+
+
+def history_of(session: dict) -> list[tuple[str, str]]:
+    return [(a["question"], a["text"]) for a in session["answers"] if a is not None]
+
+
+def guarded(fn: Callable) -> Callable:
+    """Residents never see a traceback: log it, show a short apology."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except Exception:
+            log.exception("handler %s failed", fn.__name__)
+            raise gr.Error(APOLOGY) from None
+    return run
+
+
+def parse_day(value: str, label: str) -> date | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise gr.Error(f"{label}格式应为 YYYY-MM-DD，例如 2017-07-31。") from None
+
+
+class WebApp:
+    """Handlers and layout. One instance per server: the Assistant, library and feedback store are shared,
+    conversations live in per-session gr.State."""
+
+    def __init__(self, assistant: Assistant, settings: Settings):
+        self.assistant = assistant
+        self.settings = settings
+        self.library = KnowledgeLibrary(settings, assistant.index)
+        self.feedback = FeedbackStore(settings.feedback_db)
+
+    # ---- residents -------------------------------------------------------------------------------------
+
+    def examples(self) -> list[str]:
+        texts = [f"{c.title}\n{c.text}" for c in self.assistant.index.chunks()]
+        return [question for word, question in EXAMPLES if any(word in t for t in texts)]
+
+    def respond(self, message: str, session: dict) -> Iterator[tuple]:
+        """Streams one turn into the chat. Outputs: input box, chat, session, comment box."""
+        question = (message or "").strip()
+        if not question:
+            gr.Info(EMPTY_PROMPT)
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        turn, history, messages = len(session["answers"]), history_of(session), session["messages"]
+        messages += [{"role": "user", "content": user_html(question)},
+                     {"role": "assistant", "content": THINKING_HTML}]
+        yield "", list(messages), session, gr.update(visible=False)
+        answer = None
+        try:
+            streamed = ""
+            for event in self.assistant.stream(question, history):
+                if isinstance(event, Answer):
+                    answer = event.to_dict()
+                else:
+                    streamed += event
+                    messages[-1] = {"role": "assistant", "content": streaming_html(streamed)}
+                    yield gr.skip(), list(messages), gr.skip(), gr.skip()
+        except Exception:
+            log.exception("answering failed")
+        messages[-1] = {"role": "assistant", "content": answer_html(answer, turn) if answer else ERROR_HTML}
+        session["answers"].append(answer)
+        if answer:
+            log.info("answered turn %d: refused=%s, %.0f ms", turn, answer["refused"],
+                     answer["timings_ms"].get("total", 0.0))
+        yield gr.skip(), list(messages), session, gr.skip()
+
+    def example_handler(self, question: str) -> Callable:
+        def run(session: dict):
+            yield from self.respond(question, session)
+        return run
+
+    @guarded
+    def on_like(self, session: dict, data: gr.LikeData):
+        """A 👍/👎 click is stored at once; the optional comment box then opens for that answer."""
+        index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
+        turn = int(index) // 2
+        answer = session["answers"][turn] if turn < len(session["answers"]) else None
+        if answer is None:
+            return session, gr.update(visible=False), gr.skip(), gr.skip()
+        rating = {True: "up", False: "down"}.get(data.liked)
+        feedback_id = session["feedback"].get(turn)
+        if rating is None:  # the resident clicked the same thumb again: the rating is withdrawn
+            if feedback_id is not None:
+                self.feedback.delete(feedback_id)
+                session["feedback"].pop(turn)
+            session["pending"] = None
+            return session, gr.update(visible=False), gr.skip(), gr.skip()
+        if feedback_id is None:
+            session["feedback"][turn] = self.feedback.add(rating, answer)
+        else:
+            self.feedback.update(feedback_id, rating=rating)
+        session["pending"] = turn
+        label = f"已记录您对这条回答的评价：{RATING_TEXT[rating]}。如愿意，可以补充说明（可选）："
+        return session, gr.update(visible=True), label, ""
+
+    @guarded
+    def on_comment(self, comment: str, session: dict):
+        turn = session.get("pending")
+        if turn is None or turn not in session["feedback"]:
+            return session, gr.update(visible=False), ""
+        if comment.strip():
+            self.feedback.update(session["feedback"][turn], comment=comment)
+        gr.Info("谢谢！您的意见已记录。")
+        session["pending"] = None
+        return session, gr.update(visible=False), ""
+
+    @guarded
+    def open_citation(self, session: dict, event: gr.EventData) -> str:
+        match = CITE_KEY.fullmatch(str(getattr(event, "cite", "")))
+        if not match:
+            return gr.skip()
+        turn, n = int(match[1]), int(match[2])
+        answers = session["answers"]
+        answer = answers[turn] if turn < len(answers) else None
+        citation = next((c for c in (answer or {}).get("citations", []) if c["n"] == n), None)
+        if citation is None:
+            return gr.skip()
+        article = self.library.article(citation["article_id"])
+        return article_html(article, citation) if article else missing_article_html(citation)
+
+    # ---- API (explicit endpoints for programs; the page uses the handlers above) --------------------------
+
+    def api_ask(self, question: str, history: list[list[str]] | None = None) -> dict:
+        """Answer a question; ``history`` holds earlier [question, answer] pairs. Returns the Answer as JSON."""
+        if not (question or "").strip():
+            raise gr.Error(EMPTY_PROMPT)
+        try:
+            return self.assistant.ask(question.strip(), [(str(u), str(a)) for u, a in history or []]).to_dict()
+        except Exception:
+            log.exception("API answer failed")
+            raise gr.Error(APOLOGY) from None
+
+    def api_feedback(self, answer: dict, rating: str, comment: str = "") -> int:
+        """Store 👍 ("up") or 👎 ("down") for an answer returned by /ask; returns the feedback id."""
+        if rating not in RATINGS:
+            raise gr.Error("评价只能是 up 或 down。")
+        if not isinstance(answer, dict) or "text" not in answer:
+            raise gr.Error("answer 必须是 /ask 返回的回答。")
+        return self.feedback.add(rating, answer, comment or "")
+
+    # ---- staff -------------------------------------------------------------------------------------------
+
+    def require_staff(self, password: str) -> None:
+        expected = (self.settings.staff_password or "").encode("utf-8")
+        if not expected or not hmac.compare_digest((password or "").encode("utf-8"), expected):
+            log.warning("staff action refused: wrong password")
+            raise gr.Error(STAFF_DENIED)
+
+    def article_rows(self, query: str = "") -> list[list[str]]:
+        return [[a.id, a.title, a.date, a.path] for a in self.library.search(query or "")]
+
+    def staff_articles(self, password: str, query: str) -> list[list[str]]:
+        self.require_staff(password)
+        return self.article_rows(query)
+
+    def staff_article(self, password: str, article_id: str) -> str:
+        self.require_staff(password)
+        article = self.library.article((article_id or "").strip())
+        if article is None:
+            raise gr.Error(f"没有编号为「{article_id}」的文章。")
+        return article_html(article)
+
+    def staff_pick(self, password: str, data: gr.SelectData):
+        """A click on a row of the article table opens that article."""
+        self.require_staff(password)
+        article_id = str(data.row_value[0]) if data.row_value else ""
+        return article_id, self.staff_article(password, article_id)
+
+    def staff_upload(self, password: str, file: str | None, as_page: bool,
+                     progress=gr.Progress(track_tqdm=True)):
+        self.require_staff(password)
+        if not file:
+            raise gr.Error("请先选择要上传的 .md 或 .txt 文件。")
+        path = Path(file)
+        change = self.library.add_file(path.name, path.read_bytes(), as_page=bool(as_page),
+                                       progress=lambda fraction, text: progress(fraction, desc=text))
+        log.info("staff upload %s: %s", path.name, change.message())
+        return change.message(), self.article_rows()
+
+    def staff_delete(self, password: str, article_id: str):
+        self.require_staff(password)
+        article_id = (article_id or "").strip()
+        if not article_id:
+            raise gr.Error("请先填写或在列表中点选要删除的文章编号。")
+        change = self.library.delete(article_id)
+        log.info("staff delete %s: %s", article_id, change.message())
+        return change.message(), self.article_rows(), READER_PLACEHOLDER
+
+    def staff_feedback(self, password: str, only_negative: bool, since: str, until: str) -> str:
+        self.require_staff(password)
+        return feedback_html(self.feedback.list(bool(only_negative), parse_day(since, "起始日期"),
+                                                parse_day(until, "截止日期")))
+
+    def staff_export(self, password: str, only_negative: bool, since: str, until: str) -> str:
+        self.require_staff(password)
+        text = self.feedback.export_csv(bool(only_negative), parse_day(since, "起始日期"), parse_day(until, "截止日期"))
+        folder = Path(tempfile.mkdtemp(prefix="wd-export-"))
+        path = folder / f"feedback-{datetime.now():%Y%m%d-%H%M%S}.csv"
+        path.write_text(text, encoding="utf-8-sig")  # the BOM lets Excel open Chinese text correctly
+        return str(path)
+
+    # ---- layout ------------------------------------------------------------------------------------------
+
+    def build(self) -> gr.Blocks:
+        with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+            gr.Markdown(INTRO)
+            with gr.Tabs():
+                with gr.Tab("居民问答", id="chat"):
+                    self._chat_tab()
+                if self.settings.staff_password:
+                    with gr.Tab("工作人员", id="staff"):
+                        self._staff_tab()
+            gr.api(self.api_ask, api_name="ask")
+            gr.api(self.api_feedback, api_name="feedback")
+        return demo
+
+    def _chat_tab(self) -> None:
+        session = gr.State(new_session())
+        with gr.Row():
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(label="对话", height=560, render_markdown=False, sanitize_html=True,
+                                     allow_tags=False, placeholder=CHAT_PLACEHOLDER, buttons=["copy"],
+                                     elem_id="wd-chat")
+                with gr.Row():
+                    question = gr.Textbox(show_label=False, placeholder=EMPTY_PROMPT, lines=1, max_lines=5,
+                                          scale=6, elem_id="wd-question")
+                    send = gr.Button("发送", variant="primary", scale=1, min_width=80, elem_id="wd-send")
+                    reset = gr.Button("新对话", scale=1, min_width=80, elem_id="wd-new")
+                with gr.Group(visible=False, elem_id="wd-comment-box") as comment_box:
+                    comment_label = gr.Markdown()
+                    comment = gr.Textbox(show_label=False, placeholder="哪里不对、不清楚或缺了什么？", lines=2,
+                                         elem_id="wd-comment")
+                    comment_send = gr.Button("提交说明", size="sm", elem_id="wd-comment-send")
+                examples = self.examples()
+                if examples:
+                    gr.Markdown("**试试这些问题：**")
+                    with gr.Row():
+                        example_buttons = [gr.Button(q, size="sm", variant="secondary") for q in examples]
+                else:
+                    example_buttons = []
+            with gr.Column(scale=2):
+                gr.Markdown("**原文**")
+                article_view = gr.HTML(ARTICLE_PLACEHOLDER, js_on_load=CITE_JS, max_height=640,
+                                       elem_id="wd-article", padding=True)
+        chat_outputs = [question, chatbot, session, comment_box]
+        private = {"api_visibility": "private", "show_progress": "minimal"}
+        runs = [question.submit(self.respond, [question, session], chat_outputs, **private),
+                send.click(self.respond, [question, session], chat_outputs, **private)]
+        runs += [button.click(self.example_handler(q), [session], chat_outputs, **private)
+                 for button, q in zip(example_buttons, examples)]
+        fresh = [session, chatbot, article_view, comment_box, question]
+        reset.click(fresh_conversation, None, fresh, cancels=runs, api_visibility="private")
+        chatbot.clear(fresh_conversation, None, fresh, cancels=runs, api_visibility="private")
+        chatbot.like(self.on_like, [session], [session, comment_box, comment_label, comment],
+                     api_visibility="private")
+        comment_send.click(self.on_comment, [comment, session], [session, comment_box, comment],
+                           api_visibility="private")
+        article_view.click(self.open_citation, [session], [article_view], api_visibility="private",
+                           show_progress="hidden")
+
+    def _staff_tab(self) -> None:
+        password = gr.Textbox(label="工作人员口令", type="password", elem_id="wd-staff-password",
+                              info="每项操作都会核对口令。")
+        with gr.Accordion("文章管理", open=True):
+            with gr.Row():
+                query = gr.Textbox(label="按标题或正文搜索", scale=4, elem_id="wd-staff-query")
+                search = gr.Button("搜索 / 刷新列表", scale=1, elem_id="wd-staff-search")
+            table = gr.Dataframe(headers=["编号", "标题", "日期", "文件"], datatype=["str"] * 4, interactive=False,
+                                 wrap=True, max_height=360, elem_id="wd-staff-articles")
+            with gr.Row():
+                article_id = gr.Textbox(label="文章编号（点选列表中的一行即可填入）", scale=4,
+                                        elem_id="wd-staff-article-id")
+                open_btn = gr.Button("打开", scale=1, elem_id="wd-staff-open")
+                delete_btn = gr.Button("删除", variant="stop", scale=1, elem_id="wd-staff-delete")
+            reader = gr.HTML(READER_PLACEHOLDER, js_on_load=None, max_height=480, padding=True,
+                             elem_id="wd-staff-reader")
+        with gr.Accordion("上传文章", open=True):
+            upload = gr.File(label="文章文件（.md 带 front matter，或 .txt 首行为标题）", file_types=[".md", ".txt"],
+                             type="filepath", elem_id="wd-staff-file")
+            as_page = gr.Checkbox(label="这是整版报纸文本（按版面拆分成多篇文章）", elem_id="wd-staff-as-page")
+            upload_btn = gr.Button("上传并入库", variant="primary", elem_id="wd-staff-upload")
+            status = gr.Textbox(label="结果", interactive=False, elem_id="wd-staff-status")
+        with gr.Accordion("居民反馈", open=True):
+            with gr.Row():
+                only_negative = gr.Checkbox(label="只看差评 👎", elem_id="wd-staff-negative")
+                since = gr.Textbox(label="起始日期（YYYY-MM-DD）", elem_id="wd-staff-since")
+                until = gr.Textbox(label="截止日期（YYYY-MM-DD）", elem_id="wd-staff-until")
+            with gr.Row():
+                refresh = gr.Button("查看反馈", elem_id="wd-staff-feedback-btn")
+                export = gr.Button("导出 CSV", elem_id="wd-staff-export-btn")
+            feedback_view = gr.HTML("", js_on_load=None, padding=True, elem_id="wd-staff-feedback")
+            csv_file = gr.File(label="导出的 CSV", interactive=False, elem_id="wd-staff-csv")
+        on = self._staff_event
+        on(search.click, self.staff_articles, [password, query], [table], "staff_articles")
+        on(password.submit, self.staff_articles, [password, query], [table], None)
+        on(open_btn.click, self.staff_article, [password, article_id], [reader], "staff_article")
+        on(table.select, self.staff_pick, [password], [article_id, reader], None)
+        on(upload_btn.click, self.staff_upload, [password, upload, as_page], [status, table], "staff_upload")
+        on(delete_btn.click, self.staff_delete, [password, article_id], [status, table, reader], "staff_delete")
+        filters = [password, only_negative, since, until]
+        on(refresh.click, self.staff_feedback, filters, [feedback_view], "staff_feedback")
+        on(export.click, self.staff_export, filters, [csv_file], "staff_export")
+
+    @staticmethod
+    def _staff_event(listener, fn: Callable, inputs: list, outputs: list, api_name: str | None) -> None:
+        visibility = {"api_name": api_name} if api_name else {"api_visibility": "private"}
+        listener(staff_guarded(fn), inputs, outputs, **visibility)
+
+
+def staff_guarded(fn: Callable) -> Callable:
+    """Staff see library errors as they are (they name the problem) and a short notice for anything else."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except LibraryError as exc:
+            raise gr.Error(str(exc)) from None
+        except Exception:
+            log.exception("staff handler %s failed", fn.__name__)
+            raise gr.Error(STAFF_FAILED) from None
+    return run
+
+
+def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
+    return WebApp(assistant, settings).build()

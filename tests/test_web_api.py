@@ -1,0 +1,290 @@
+"""The web layer: the real app in a subprocess driven through its API endpoints with gradio_client, plus
+in-process checks of what only the page does (streaming into the chat, escaping, examples, no staff tab)."""
+from __future__ import annotations
+
+import csv
+import threading
+
+import gradio as gr
+import pytest
+from conftest import copy_index
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from webapp_helpers import STAFF_PASSWORD, start_app, stop_app
+
+from bot.answer import Answer, Citation
+from bot.feedback import FeedbackRecord, FeedbackStore
+from bot.knowledge import Article
+from bot.web import (ERROR_HTML, THINKING_HTML, WebApp, answer_html, article_html, build_app, feedback_html,
+                     new_session, user_html)
+
+DIBAO_QUESTION = "卫东区目前低保保障对象一共有多少户、多少人？"
+DIBAO_ARTICLE = "20170731-09"
+DENTAL_QUESTION = "全区有多少所小学参加了窝沟封闭？"
+DENTAL_ARTICLE = "20170731-10"
+NEW_ARTICLE = "wd-api-library-hours"
+NEW_ARTICLE_MD = f"""---
+id: {NEW_ARTICLE}
+title: 卫东区社区图书馆夜间开放
+date: 2018-08-15
+---
+
+2018年以来,卫东区社区图书馆每周三和周五晚上开放到21点,全区共有12家社区图书馆参加夜间开放。
+"""
+LIBRARY_QUESTION = "卫东区社区图书馆晚上开放到几点？"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def app(seed_settings, seed_index, tmp_path_factory):
+    base = tmp_path_factory.mktemp("web-api")
+    running = start_app(copy_index(seed_settings, base), base / "app.log")
+    yield running
+    stop_app(running)
+
+
+@pytest.fixture(scope="module")
+def client(app) -> Client:
+    return Client(app.url, verbose=False)
+
+
+def ask(client: Client, question: str, history: list | None = None) -> dict:
+    return client.predict(question, history or [], api_name="/ask")
+
+
+def cited_articles(answer: dict) -> list[str]:
+    return [c["article_id"] for c in answer["citations"]]
+
+
+def knowledge_files(app) -> dict[str, bytes]:
+    root = app.settings.knowledge_dir
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_only_the_declared_endpoints_are_public(client):
+    endpoints = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert endpoints == {"/ask", "/feedback", "/staff_articles", "/staff_article", "/staff_upload", "/staff_delete",
+                         "/staff_feedback", "/staff_export"}
+
+
+def test_ask_returns_a_cited_answer(client):
+    answer = ask(client, DIBAO_QUESTION)
+    assert answer["refused"] is False
+    assert "3622" in answer["text"] and "[1]" in answer["text"]
+    assert DIBAO_ARTICLE in cited_articles(answer)
+    citation = answer["citations"][0]
+    assert citation["passage_start"] <= citation["sentence_start"] < citation["sentence_end"] <= citation["passage_end"]
+    assert answer["timings_ms"]["total"] > 0
+
+
+def test_follow_up_uses_the_history(client):
+    first = ask(client, DENTAL_QUESTION)
+    assert DENTAL_ARTICLE in cited_articles(first)
+    follow_up = ask(client, "一共封闭了多少颗牙齿？", [[DENTAL_QUESTION, first["text"]]])
+    assert follow_up["condensed_query"] != "一共封闭了多少颗牙齿?"
+    assert "窝沟" in follow_up["condensed_query"] or "封闭" in follow_up["condensed_query"]
+    assert DENTAL_ARTICLE in cited_articles(follow_up)
+
+
+def test_empty_question_gets_a_prompt_not_an_answer(client):
+    with pytest.raises(AppError, match="请先输入"):
+        ask(client, "   ")
+
+
+def test_overlong_question_is_cut_with_a_notice(client):
+    answer = ask(client, DIBAO_QUESTION + "请详细说明。" * 100)
+    assert "500" in answer["notice"]
+    assert len(answer["question"]) == 500
+
+
+def test_concurrent_sessions_get_their_own_answers(app):
+    questions = {DIBAO_QUESTION: DIBAO_ARTICLE, DENTAL_QUESTION: DENTAL_ARTICLE}
+    results, errors = {}, []
+
+    def run(question: str) -> None:
+        try:
+            results[question] = ask(Client(app.url, verbose=False), question)
+        except Exception as exc:  # collected: an exception in a thread would otherwise be lost
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(q,)) for q in list(questions) * 2]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for question, article in questions.items():
+        assert results[question]["question"] == question
+        assert article in cited_articles(results[question])
+
+
+def test_feedback_is_stored_and_shown_to_staff(app, client, tmp_path):
+    answer = ask(client, DIBAO_QUESTION)
+    feedback_id = client.predict(answer, "down", "希望有最新的数字", api_name="/feedback")
+    record = next(r for r in FeedbackStore(app.settings.feedback_db).list() if r.id == feedback_id)
+    assert (record.rating, record.comment, record.question) == ("down", "希望有最新的数字", DIBAO_QUESTION)
+    assert record.condensed_query and record.citations[0]["article_id"] == DIBAO_ARTICLE
+    assert "total" in record.timings_ms
+
+    review = client.predict(STAFF_PASSWORD, True, "", "", api_name="/staff_feedback")
+    assert "希望有最新的数字" in review and "区民政局实现社会救助“无盲区”" in review
+    exported = client.predict(STAFF_PASSWORD, True, "", "", api_name="/staff_export")
+    with open(exported, encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert any(row["评论"] == "希望有最新的数字" and row["评价"] == "👎" for row in rows)
+
+
+def test_feedback_with_a_bad_rating_is_refused(client):
+    with pytest.raises(AppError, match="up 或 down"):
+        client.predict(ask(client, DIBAO_QUESTION), "maybe", "", api_name="/feedback")
+
+
+STAFF_CALLS = [
+    ("/staff_articles", ("",)),
+    ("/staff_article", (DIBAO_ARTICLE,)),
+    ("/staff_delete", (DIBAO_ARTICLE,)),
+    ("/staff_feedback", (False, "", "")),
+    ("/staff_export", (False, "", "")),
+]
+
+
+@pytest.mark.parametrize("password", ["", "wrong", STAFF_PASSWORD + " "], ids=["empty", "wrong", "near-miss"])
+@pytest.mark.parametrize(("endpoint", "args"), STAFF_CALLS, ids=[c[0] for c in STAFF_CALLS])
+def test_staff_endpoints_refuse_a_wrong_password(app, client, endpoint, args, password):
+    before = knowledge_files(app)
+    with pytest.raises(AppError, match="口令不正确"):
+        client.predict(password, *args, api_name=endpoint)
+    assert knowledge_files(app) == before
+
+
+def test_upload_without_the_password_stores_nothing(app, client, tmp_path):
+    upload = tmp_path / "hours.md"
+    upload.write_text(NEW_ARTICLE_MD, encoding="utf-8")
+    before = knowledge_files(app)
+    with pytest.raises(AppError, match="口令不正确"):
+        client.predict("wrong", handle_file(str(upload)), False, api_name="/staff_upload")
+    assert knowledge_files(app) == before
+    assert NEW_ARTICLE not in cited_articles(ask(client, LIBRARY_QUESTION))
+
+
+def test_staff_browse_and_read(client):
+    table = client.predict(STAFF_PASSWORD, "低保", api_name="/staff_articles")
+    assert [row[0] for row in table["data"]] == [DIBAO_ARTICLE]
+    assert len(client.predict(STAFF_PASSWORD, "", api_name="/staff_articles")["data"]) >= 11
+    page = client.predict(STAFF_PASSWORD, DIBAO_ARTICLE, api_name="/staff_article")
+    assert "区民政局实现社会救助“无盲区”" in page and "3622户" in page
+
+
+def test_staff_upload_then_delete(app, client, tmp_path):
+    upload = tmp_path / "图书馆夜间开放.md"
+    upload.write_text(NEW_ARTICLE_MD, encoding="utf-8")
+    status, table = client.predict(STAFF_PASSWORD, handle_file(str(upload)), False, api_name="/staff_upload")
+    assert "已添加 1 篇文章" in status
+    assert NEW_ARTICLE in [row[0] for row in table["data"]]
+    assert (app.settings.knowledge_dir / "uploads" / upload.name).is_file()
+    answer = ask(client, LIBRARY_QUESTION)
+    assert not answer["refused"] and "21点" in answer["text"]
+    assert NEW_ARTICLE in cited_articles(answer)
+
+    status, table, _ = client.predict(STAFF_PASSWORD, NEW_ARTICLE, api_name="/staff_delete")
+    assert "已删除 1 篇文章" in status
+    assert NEW_ARTICLE not in [row[0] for row in table["data"]]
+    assert not (app.settings.knowledge_dir / "uploads" / upload.name).exists()
+    assert NEW_ARTICLE not in cited_articles(ask(client, LIBRARY_QUESTION))
+
+
+def test_staff_upload_of_a_bad_file_is_refused(app, client, tmp_path):
+    upload = tmp_path / "gbk.md"
+    upload.write_bytes(NEW_ARTICLE_MD.encode("gbk"))
+    before = knowledge_files(app)
+    with pytest.raises(AppError, match="不是 UTF-8 编码"):
+        client.predict(STAFF_PASSWORD, handle_file(str(upload)), False, api_name="/staff_upload")
+    assert knowledge_files(app) == before
+
+
+def test_without_a_staff_password_there_is_no_staff_tab(assistant, seed_settings):
+    demo = build_app(assistant, seed_settings.with_(staff_password=None))
+    api_names = {fn.api_name for fn in demo.fns.values() if fn.api_visibility != "private"}
+    tabs = {block.label for block in demo.blocks.values() if isinstance(block, gr.Tab)}
+    assert api_names == {"ask", "feedback"}
+    assert tabs == {"居民问答"}
+
+
+def test_offered_examples_are_answered(assistant, seed_settings):
+    examples = WebApp(assistant, seed_settings.with_(staff_password=None)).examples()
+    assert len(examples) >= 4
+    for question in examples:
+        answer = assistant.ask(question)
+        assert not answer.refused and answer.citations, question
+
+
+class ScriptedAssistant:
+    """Stands in for the Assistant where the page's own behaviour is tested: streams fixed pieces."""
+
+    def __init__(self, index, pieces: list[str], answer: Answer | None):
+        self.index, self.pieces, self.answer = index, pieces, answer
+        self.calls: list[tuple[str, list]] = []
+
+    def stream(self, question: str, history: list):
+        self.calls.append((question, list(history)))
+        yield from self.pieces
+        if self.answer is None:
+            raise RuntimeError("the answer modules failed")
+        yield self.answer
+
+
+def scripted_answer(question: str) -> Answer:
+    passage = "目前保障对象共3622户、5635人。"
+    citation = Citation(n=1, article_id=DIBAO_ARTICLE, title="区民政局实现社会救助“无盲区”", date="2017-07-31",
+                        text=passage, chunk_id="c1", passage_start=100, passage_end=100 + len(passage),
+                        sentence_start=100, sentence_end=100 + len(passage))
+    return Answer(question=question, text="目前保障对象共3622户、5635人。[1]", refused=False, citations=[citation])
+
+
+def chat_contents(outputs: list[tuple]) -> list[str]:
+    """The assistant message as each yield of the chat handler showed it."""
+    return [out[1][-1]["content"] for out in outputs if isinstance(out[1], list)]
+
+
+def test_chat_streams_pieces_then_the_final_answer(seed_index, seed_settings):
+    stub = ScriptedAssistant(seed_index, ["目前保障对象", "共3622户、5635人。[1]"], scripted_answer("低保户有多少？"))
+    web = WebApp(stub, seed_settings)
+    session = new_session()
+    shown = chat_contents(list(web.respond("低保户有多少？", session)))
+    assert shown[0] == THINKING_HTML
+    assert "目前保障对象" in shown[1] and "3622" not in shown[1]  # the first piece alone
+    assert "共3622户" in shown[2] and "wd-sources" not in shown[2]
+    assert "wd-sources" in shown[-1] and 'href="#wd-cite-0-1"' in shown[-1]
+    list(web.respond("那取消了多少户？", session))
+    assert stub.calls[1] == ("那取消了多少户？", [("低保户有多少？", "目前保障对象共3622户、5635人。[1]")])
+
+
+def test_chat_failure_shows_an_apology_not_a_traceback(seed_index, seed_settings):
+    web = WebApp(ScriptedAssistant(seed_index, ["半句"], None), seed_settings)
+    session = new_session()
+    shown = chat_contents(list(web.respond("低保户有多少？", session)))
+    assert shown[-1] == ERROR_HTML
+    assert session["answers"] == [None]
+
+
+def test_empty_chat_input_asks_nothing(seed_index, seed_settings):
+    stub = ScriptedAssistant(seed_index, [], scripted_answer(""))
+    outputs = list(WebApp(stub, seed_settings).respond("  \n ", new_session()))
+    assert len(outputs) == 1 and stub.calls == []
+
+
+def test_rendered_html_escapes_all_text():
+    payload = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+    answer = scripted_answer(payload)
+    citation = {**answer.citations[0].__dict__, "title": payload, "text": payload + "。", "passage_start": 0,
+                "passage_end": len(payload) + 1, "sentence_start": 0, "sentence_end": len(payload) + 1}
+    data = {**answer.to_dict(), "text": payload + "[1]", "notice": payload, "citations": [citation]}
+    article = Article(id="x", title=payload, subtitle=payload, body=payload + "。", reporters=(payload,))
+    record = FeedbackRecord(1, "2026-01-01 08:00:00", "down", payload, payload, payload, False, [citation], {},
+                            payload)
+    pages = [user_html(payload), answer_html(data, 0), answer_html({**data, "refused": True, "office": payload}, 0),
+             article_html(article, citation), feedback_html([record])]
+    for page in pages:
+        assert "<img" not in page and "<script" not in page
+        assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in page

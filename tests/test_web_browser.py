@@ -1,0 +1,259 @@
+"""The real app in a subprocess, used through Debian's Chromium (Playwright, sync API) as residents and staff do."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import copy_index
+from playwright.sync_api import Page, expect, sync_playwright
+from webapp_helpers import STAFF_PASSWORD, start_app, stop_app
+
+from bot.config import ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SHOTS = ROOT / "artifacts" / "screenshots"
+README_SHOT = ROOT / "docs" / "screenshot-dibao.png"
+ANSWER_TIMEOUT = 30_000
+
+DIBAO_QUESTION = "卫东区目前低保保障对象一共有多少户、多少人？"
+DIBAO_TITLE = "区民政局实现社会救助“无盲区”"
+XSS_IMG = '<img src=x onerror="window.__xss=1">'
+XSS_SCRIPT = "<script>window.__xss=1</script>"
+XSS_TEMPLATE = "${window.__xss=1}"  # gr.HTML renders through a JS template literal: text must never become code
+XSS_ARTICLE = f"""---
+id: wd-xss-youth-centre
+title: '卫东区青少年活动中心{XSS_IMG}'
+date: 2018-08-20
+---
+
+卫东区青少年活动中心每周六上午开放到12点,{XSS_IMG}{XSS_SCRIPT}{XSS_TEMPLATE}免费提供书法和围棋课程。
+
+活动中心由团区委负责管理。
+"""
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def app(seed_settings, seed_index, tmp_path_factory):
+    base = tmp_path_factory.mktemp("web-browser")
+    running = start_app(copy_index(seed_settings, base), base / "app.log")
+    yield running
+    stop_app(running)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Visit:
+    """One browser session on the page, recording any dialog an injected script might open."""
+
+    def __init__(self, browser, url: str):
+        self.context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000})
+        self.page: Page = self.context.new_page()
+        self.dialogs: list[str] = []
+        self.page.on("dialog", self._dialog)
+        self.page.goto(url)
+        expect(self.page.locator("#wd-question textarea")).to_be_visible(timeout=ANSWER_TIMEOUT)
+
+    def _dialog(self, dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def ask(self, question: str):
+        """Send a question and return the bot message that answers it, once the answer is final."""
+        answers = self.page.locator("#wd-chat [data-testid='bot']")
+        count = answers.count()
+        self.page.locator("#wd-question textarea").fill(question)
+        self.page.locator("#wd-question textarea").press("Enter")
+        return self.final_answer(count)
+
+    def final_answer(self, previous: int):
+        answer = self.page.locator("#wd-chat [data-testid='bot']").nth(previous)
+        expect(answer.locator(".wd-answer, .wd-refusal, .wd-error")).to_be_visible(timeout=ANSWER_TIMEOUT)
+        expect(answer.locator(".wd-thinking")).to_have_count(0, timeout=ANSWER_TIMEOUT)
+        return answer
+
+    def xss_fired(self) -> bool:
+        return self.page.evaluate("() => window.__xss !== undefined") or bool(self.dialogs)
+
+    def staff_login(self) -> None:
+        self.page.get_by_role("tab", name="工作人员").click()
+        self.page.locator("#wd-staff-password input").fill(STAFF_PASSWORD)
+
+    def shot(self, name: str) -> None:
+        self.page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def visit(app, browser):
+    session = Visit(browser, app.url)
+    yield session
+    session.close()
+
+
+def test_dibao_answer_streams_in_with_its_sources(visit):
+    answer = visit.ask(DIBAO_QUESTION)
+    expect(answer.locator(".wd-answer")).to_contain_text("3622户、5635人")
+    expect(answer.locator(".wd-answer a.wd-cite")).to_have_text(["[1]"])
+    source = answer.locator(".wd-sources li").first
+    expect(source.locator("a.wd-cite")).to_contain_text(DIBAO_TITLE)
+    expect(source.locator(".wd-date")).to_have_text("2017年7月31日")
+    expect(source.locator("mark.wd-hit")).to_contain_text("目前保障对象共3622户")
+    visit.shot("01-dibao-answer")
+    README_SHOT.parent.mkdir(exist_ok=True)
+    visit.page.screenshot(path=README_SHOT)
+
+
+def test_source_opens_the_article_at_the_cited_passage(visit):
+    answer = visit.ask(DIBAO_QUESTION)
+    answer.locator(".wd-sources a.wd-cite").first.click()
+    article = visit.page.locator("#wd-article")
+    expect(article.locator("h3")).to_have_text(DIBAO_TITLE)
+    hit = article.locator("mark.wd-hit")
+    expect(hit).to_contain_text("目前保障对象共3622户、5635人")
+    expect(hit.first).to_be_in_viewport()
+    expect(article).to_contain_text("该局低保管理中心主任冯红艳说")  # the whole article, not just the passage
+    visit.shot("02-article-view")
+    visit.page.get_by_role("button", name="新对话").click()
+    expect(article).to_contain_text("点击回答中的 [n] 或来源")
+    answer = visit.ask("哪些孩子可以免费做窝沟封闭？")
+    answer.locator(".wd-answer a.wd-cite").first.click()  # the inline [1] works as well
+    expect(article.locator("h3")).to_have_text("卫东区积极开展儿童口腔疾病干预")
+    expect(article.locator("mark.wd-hit").first).to_be_in_viewport()
+
+
+def test_example_question_follow_up_and_new_conversation(visit):
+    visit.page.get_by_role("button", name="哪些孩子可以免费做窝沟封闭？").click()
+    first = visit.final_answer(0)
+    expect(first.locator(".wd-answer")).to_contain_text("二年级")
+    expect(first.locator(".wd-sources")).to_contain_text("卫东区积极开展儿童口腔疾病干预")
+    follow_up = visit.ask("一共封闭了多少颗牙齿？")
+    expect(follow_up.locator(".wd-sources")).to_contain_text("卫东区积极开展儿童口腔疾病干预")
+    expect(visit.page.locator("#wd-chat [data-testid='user']")).to_have_count(2)
+    visit.shot("03-follow-up")
+    visit.page.get_by_role("button", name="新对话").click()
+    expect(visit.page.locator("#wd-chat [data-testid='bot']")).to_have_count(0)
+
+
+def test_refusal_looks_like_a_refusal(visit):
+    answer = visit.ask("卫东区城管局的投诉电话是多少？")
+    expect(answer.locator(".wd-refusal")).to_contain_text("没有")
+    expect(answer.locator(".wd-sources")).to_have_count(0)
+    expect(answer.locator("a.wd-cite")).to_have_count(0)
+    visit.shot("04-refusal")
+
+
+def test_empty_input_gets_a_prompt_and_no_answer(visit):
+    visit.page.locator("#wd-question textarea").fill("   ")
+    visit.page.get_by_role("button", name="发送").click()
+    expect(visit.page.get_by_text("请先输入您想咨询的问题").last).to_be_visible()
+    expect(visit.page.locator("#wd-chat [data-testid='user']")).to_have_count(0)
+
+
+def test_long_input_shows_the_notice(visit):
+    answer = visit.ask(DIBAO_QUESTION + "请详细说明。" * 100)
+    expect(answer.locator(".wd-notice")).to_contain_text("500")
+
+
+def test_dislike_with_comment_reaches_the_staff_review(visit):
+    answer = visit.ask(DIBAO_QUESTION)
+    answer.hover()
+    visit.page.locator("#wd-chat").get_by_role("button", name="踩").last.click()
+    expect(visit.page.locator("#wd-comment-box").first).to_be_visible()
+    comment = f"数字是2017年的，希望更新 {XSS_IMG}"
+    visit.page.locator("#wd-comment textarea").fill(comment)
+    visit.page.get_by_role("button", name="提交说明").click()
+    expect(visit.page.get_by_text("谢谢！您的意见已记录。").last).to_be_visible()
+    expect(visit.page.locator("#wd-comment-box").first).to_be_hidden()
+
+    visit.staff_login()
+    visit.page.locator("#wd-staff-negative input").check()
+    visit.page.get_by_role("button", name="查看反馈").click()
+    review = visit.page.locator("#wd-staff-feedback")
+    row = review.locator("tr", has_text=comment)
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("👎")
+    expect(row).to_contain_text(DIBAO_TITLE)  # the cited source beside the answer
+    expect(row.locator("mark.wd-hit")).to_contain_text("3622户")
+    visit.shot("05-staff-feedback")
+    assert not visit.xss_fired()
+
+
+def test_staff_actions_need_the_password(visit):
+    visit.page.get_by_role("tab", name="工作人员").click()
+    visit.page.locator("#wd-staff-password input").fill("wrong")
+    visit.page.get_by_role("button", name="搜索 / 刷新列表").click()
+    expect(visit.page.get_by_text("工作人员口令不正确").last).to_be_visible()
+    expect(visit.page.locator("#wd-staff-articles")).not_to_contain_text(DIBAO_TITLE)
+
+
+def test_xss_in_a_question_stays_inert(visit):
+    payload = f"{XSS_IMG}{XSS_SCRIPT}{XSS_TEMPLATE}低保户有多少"
+    visit.ask(payload)
+    question = visit.page.locator("#wd-chat [data-testid='user']").last
+    expect(question).to_contain_text(XSS_IMG)
+    expect(question).to_contain_text(XSS_SCRIPT)
+    expect(question.locator("img, script")).to_have_count(0)
+    visit.shot("06-xss-question")
+    assert not visit.xss_fired()
+
+
+def test_xss_in_an_uploaded_article_stays_inert(visit, tmp_path):
+    upload = tmp_path / "youth-centre.md"
+    upload.write_text(XSS_ARTICLE, encoding="utf-8")
+    visit.staff_login()
+    visit.page.locator("#wd-staff-file input[type=file]").set_input_files(upload)
+    expect(visit.page.locator("#wd-staff-file")).to_contain_text("youth-centre.md")
+    visit.page.get_by_role("button", name="上传并入库").click()
+    expect(visit.page.locator("#wd-staff-status textarea")).to_have_value(re.compile("已添加 1 篇文章"),
+                                                                          timeout=ANSWER_TIMEOUT)
+    expect(visit.page.locator("#wd-staff-articles")).to_contain_text(XSS_IMG)
+    visit.shot("07-staff-upload")
+
+    visit.page.get_by_role("tab", name="居民问答").click()
+    answer = visit.ask("青少年活动中心周六上午开放到几点？")
+    expect(answer.locator(".wd-sources")).to_contain_text(XSS_IMG)
+    answer.locator(".wd-sources a.wd-cite").first.click()
+    article = visit.page.locator("#wd-article")
+    expect(article.locator("h3")).to_contain_text(XSS_IMG)
+    expect(article).to_contain_text(XSS_SCRIPT)
+    expect(article).to_contain_text(XSS_TEMPLATE)
+    expect(article.locator("img, script")).to_have_count(0)
+    visit.shot("08-xss-article")
+    assert not visit.xss_fired()
+
+    visit.staff_login()
+    visit.page.locator("#wd-staff-article-id").get_by_role("textbox").fill("wd-xss-youth-centre")
+    visit.page.get_by_role("button", name="删除").click()
+    expect(visit.page.locator("#wd-staff-status textarea")).to_have_value(re.compile("已删除 1 篇文章"),
+                                                                          timeout=ANSWER_TIMEOUT)
+    assert not visit.xss_fired()
+
+
+def test_two_sessions_keep_their_own_conversations(app, browser):
+    first, second = Visit(browser, app.url), Visit(browser, app.url)
+    try:
+        first.ask(DIBAO_QUESTION)
+        second.ask("哪些孩子可以免费做窝沟封闭？")
+        first.ask("那取消了多少户？")
+        for visit, own, other in ((first, DIBAO_TITLE, "儿童口腔"), (second, "儿童口腔", DIBAO_TITLE)):
+            chat = visit.page.locator("#wd-chat")
+            expect(chat).to_contain_text(own)
+            expect(chat).not_to_contain_text(other)
+        expect(first.page.locator("#wd-chat [data-testid='user']")).to_have_count(2)
+        expect(second.page.locator("#wd-chat [data-testid='user']")).to_have_count(1)
+    finally:
+        first.close()
+        second.close()
