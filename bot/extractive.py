@@ -138,6 +138,9 @@ def compose_answer(question: str, analysis: QuestionAnalysis, chosen: list[Candi
         parts.append(f"{cand.text}[{cited.n}]")
     prefix = source_age([c.passage for c in chosen], analysis.asks_current)
     text = prefix + "".join(parts)
+    years = {c.passage.chunk.date[:4] for c in chosen if c.passage.chunk.date and "今年" in c.text}
+    if len(years) == 1:  # the article's 今年 is not the reader's
+        text += f"（文中的“今年”指{years.pop()}年。）"
     if analysis.asks_current:
         text += "此后的情况资料中没有，数字可能已有变化。"
     return Answer(question=question, text=text, refused=False, citations=list(citations.values()),
