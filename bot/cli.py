@@ -33,8 +33,25 @@ def cmd_import_page(args) -> int:
     return 0
 
 
+def cmd_import_corpus(args) -> int:
+    import shutil
+
+    from .corpus import write_corpus_knowledge
+
+    corpus, out_dir = Path(args.corpus), Path(args.out)
+    if not corpus.is_dir():
+        print(f"error: corpus folder not found: {corpus}", file=sys.stderr)
+        return 2
+    # Same layout as `make bench` builds, so both share one index (a chunk id includes its file's path).
+    if args.with_seed:
+        shutil.copytree(_settings(args).knowledge_dir, out_dir, dirs_exist_ok=True)
+    written = write_corpus_knowledge(corpus, out_dir / "xinhua", limit=args.limit)
+    print(f"{written} corpus documents written to {out_dir / 'xinhua'}" + (" (seed knowledge copied)" if args.with_seed else ""))
+    return 0
+
+
 def ingest(settings: Settings, rebuild: bool = False, progress: bool = True):
-    """Load the knowledge folder and bring the index in line with it. Returns (summary, errors)."""
+    """Load the knowledge folder and bring the index in line with it. Returns (index, summary, errors)."""
     from .index import KnowledgeIndex, reset_index
     from .knowledge import load_knowledge
 
@@ -121,6 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for the article files (default: <knowledge>/articles)")
     p.add_argument("--knowledge")
     p.set_defaults(func=cmd_import_page)
+
+    p = sub.add_parser("import-corpus", help="turn a one-document-per-line news corpus into article files")
+    p.add_argument("corpus")
+    p.add_argument("--out", required=True, help="knowledge folder to write (documents go to <out>/xinhua)")
+    p.add_argument("--limit", type=int, help="only the first N documents")
+    p.add_argument("--with-seed", action="store_true", help="also copy the seed knowledge folder into <out>")
+    p.set_defaults(func=cmd_import_corpus)
 
     p = sub.add_parser("ingest", help="build or update the index from the knowledge folder")
     p.add_argument("--rebuild", action="store_true", help="drop the index first (needed to switch models)")
