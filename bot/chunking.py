@@ -54,6 +54,8 @@ def split_sentences(text: str) -> list[Sentence]:
     """Sentence spans covering ``text`` (whitespace-only spans dropped), cut long ones at clauses."""
     spans, pos = [], 0
     for match in SENTENCE_END.finditer(text):
+        if match.group() != "\n" and _inside_title(text, pos, match.start()):
+            continue  # 《你好！李焕英》 is a name, not two sentences
         spans.append((pos, match.end()))
         pos = match.end()
     if pos < len(text):
@@ -79,12 +81,32 @@ def _cut_run_on(text: str, start: int, end: int) -> list[Sentence]:
     return pieces
 
 
+def _inside_title(text: str, start: int, pos: int) -> bool:
+    seg = text[start:pos]
+    return seg.count("《") > seg.count("》")
+
+
+def _bad_cut(text: str, start: int, cut: int) -> bool:
+    """A cut inside a number (1.8万, 12:30, 1,250) or inside a quoted or titled name."""
+    before, after = text[cut - 1], text[cut]
+    if NUMBERISH.match(before) and NUMBERISH.match(after):
+        return True
+    if before in ",:" and text[cut - 2:cut - 1].isdigit() and after.isdigit():
+        return True
+    if after in ",:" and before.isdigit() and text[cut + 1:cut + 2].isdigit():
+        return True
+    seg = text[start:cut]
+    return _inside_title(text, start, cut) or seg.count("“") > seg.count("”")
+
+
 def _clause_cut(text: str, start: int, limit: int) -> int:
-    """The last clause end before ``limit``; failing that, the last position not inside a number."""
+    """The last clause end before ``limit`` that is not inside a number or name; failing that, the last
+    position that is not."""
     for match in reversed(list(CLAUSE_END.finditer(text, start + MIN_CHARS // 2, limit))):
-        return match.end()
+        if not _bad_cut(text, start, match.end()):
+            return match.end()
     cut = limit
-    while cut > start + 1 and (NUMBERISH.match(text[cut - 1]) and NUMBERISH.match(text[cut])):
+    while cut > start + 1 and _bad_cut(text, start, cut):
         cut -= 1
     return cut
 
@@ -101,7 +123,7 @@ def chunk_article(article: Article) -> list[Chunk]:
     groups: list[list[Sentence]] = []
     current: list[Sentence] = []
     for sentence in sentences:
-        size = sentence.end - current[0].start if current else 0
+        size = current[-1].end - current[0].start if current else 0
         if current and sentence.end - current[0].start > MAX_CHARS and size >= MIN_CHARS:
             groups.append(current)
             last = current[-1]

@@ -65,13 +65,7 @@ def ingest(settings: Settings, rebuild: bool = False, progress: bool = True):
 
 
 def cmd_ingest(args) -> int:
-    from .index import IndexMismatchError
-
-    try:
-        _, summary, errors = ingest(_settings(args), rebuild=args.rebuild)
-    except IndexMismatchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    _, summary, errors = ingest(_settings(args), rebuild=args.rebuild)
     for error in errors:
         print(f"error: {error} (file skipped; its indexed chunks are kept)", file=sys.stderr)
     print(summary.line())
@@ -178,5 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .embeddings import EmbeddingConfigError
+    from .index import IndexMismatchError
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (IndexMismatchError, EmbeddingConfigError) as exc:  # configuration problems: say what, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -54,7 +54,7 @@ class SentenceTransformerEmbeddings(Embeddings):
 
         self._model = SentenceTransformer(name, device="cpu")
         self.model = name
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        self.dim = int(self._model.get_embedding_dimension())
         is_e5 = "e5" in name.lower()
         self._query_prefix = "query: " if is_e5 else ""
         self._passage_prefix = "passage: " if is_e5 else ""

@@ -55,18 +55,20 @@ def candidates(analysis: QuestionAnalysis, passages: list[Passage]) -> list[Cand
     for rank, passage in enumerate(passages):
         chunk = passage.chunk
         context = coverage(analysis, f"{chunk.title}\n{chunk.text}")
+        previous = ""
         for sentence in split_sentences(chunk.text):
+            raw = chunk.text[sentence.start:sentence.end]
+            before, previous = previous, raw
             key = (chunk.article_id, chunk.start + sentence.start)
-            if key in seen:
+            trimmed = BYLINE.sub("", raw)
+            if key in seen or len(trimmed) < 6:
                 continue
             seen.add(key)
-            raw = chunk.text[sentence.start:sentence.end]
-            trimmed = BYLINE.sub("", raw)
             start = sentence.start + (len(raw) - len(trimmed))
-            if len(trimmed) < 6:
-                continue
-            headed = f"{chunk.title}\n{trimmed}"  # a sentence is read under its headline
-            own = coverage(analysis, headed)
+            # A sentence is read under its headline and after the sentence before it ("今年78岁的张遂卿" follows
+            # the one that names his village); read with the previous sentence it counts half.
+            headed = f"{chunk.title}\n{trimmed}"
+            own = max(coverage(analysis, headed), 0.5 * coverage(analysis, f"{before}\n{headed}"))
             typed = bool(pattern and pattern.search(trimmed))
             score = 0.6 * own + 0.3 * context + 0.1 / (1 + rank)
             result.append(Candidate(rank, passage, start, sentence.end, trimmed, own, context, typed, score))

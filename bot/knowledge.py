@@ -104,9 +104,10 @@ def parse_article(text: str, rel_path: str) -> Article:
     try:
         post = frontmatter.loads(text.lstrip("\ufeff"))
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
         raise ArticleFileError(f"broken front matter: {getattr(exc, 'problem', exc)}",
-                               line=mark.line + 2 if mark else None) from None
+                               line=_error_line(text, exc)) from None
+    except ValueError as exc:  # PyYAML raises it for impossible dates such as 2017-02-30
+        raise ArticleFileError(f"broken front matter: {exc}") from None
     meta = post.metadata
     if not isinstance(meta, dict) or not str(meta.get("title") or "").strip():
         raise ArticleFileError("front matter has no 'title'", line=1)
@@ -131,6 +132,19 @@ def parse_article(text: str, rel_path: str) -> Article:
         source_file=str(meta.get("source_file") or ""),
         path=rel_path,
     )
+
+
+def _error_line(text: str, exc: yaml.YAMLError) -> int | None:
+    """The file line of a YAML error. The YAML starts on the line after the opening '---' (mark.line + 1);
+    an error found only at the end of the block (an unclosed quote) is reported where the construct began."""
+    mark, context = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
+    if mark is None:
+        return None
+    block_end = text.lstrip("\ufeff").find("\n---", 3)
+    closing_line = text.count("\n", 0, block_end + 1) + 1 if block_end >= 0 else None
+    if context is not None and closing_line is not None and mark.line + 1 >= closing_line:
+        mark = context
+    return mark.line + 1
 
 
 def knowledge_files(root: Path) -> list[Path]:
