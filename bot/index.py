@@ -178,6 +178,9 @@ class KnowledgeIndex:
         protected = load.failed_paths
         to_add = [c for cid, c in wanted.items() if cid not in existing]
         to_remove = [cid for cid, path in existing.items() if cid not in wanted and path not in protected]
+        if to_add or to_remove:
+            # Bumped before writing too: if this run is killed midway, other processes still reload.
+            self._bump_revision()
         with tqdm(total=len(to_add), desc="embedding chunks", unit="chunk", disable=not progress or not to_add) as bar:
             for i in range(0, len(to_add), WRITE_BATCH):
                 self._write(to_add[i:i + WRITE_BATCH])

@@ -268,17 +268,20 @@ def history_of(session: dict) -> list[tuple[str, str]]:
     return [(a["question"], a["text"]) for a in session["answers"] if a is not None]
 
 
-def guarded(fn: Callable) -> Callable:
-    """Residents never see a traceback: log it, show a short apology."""
+def guarded(fn: Callable, apology: str = APOLOGY) -> Callable:
+    """Nobody sees a traceback: log it, show a short apology. Library errors name the problem (a bad upload),
+    so they are shown as they are."""
     @functools.wraps(fn)
     def run(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except gr.Error:
             raise
+        except LibraryError as exc:
+            raise gr.Error(str(exc)) from None
         except Exception:
             log.exception("handler %s failed", fn.__name__)
-            raise gr.Error(APOLOGY) from None
+            raise gr.Error(apology) from None
     return run
 
 
@@ -578,23 +581,7 @@ class WebApp:
     @staticmethod
     def _staff_event(listener, fn: Callable, inputs: list, outputs: list, api_name: str | None) -> None:
         visibility = {"api_name": api_name} if api_name else {"api_visibility": "private"}
-        listener(staff_guarded(fn), inputs, outputs, **visibility)
-
-
-def staff_guarded(fn: Callable) -> Callable:
-    """Staff see library errors as they are (they name the problem) and a short notice for anything else."""
-    @functools.wraps(fn)
-    def run(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except LibraryError as exc:
-            raise gr.Error(str(exc)) from None
-        except Exception:
-            log.exception("staff handler %s failed", fn.__name__)
-            raise gr.Error(STAFF_FAILED) from None
-    return run
+        listener(guarded(fn, STAFF_FAILED), inputs, outputs, **visibility)
 
 
 def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
