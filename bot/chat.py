@@ -22,6 +22,25 @@ History = list[tuple[str, str]] | list[list[str]] | None
 TRUNCATED_NOTICE = "问题超过{limit}个字，只按前{limit}个字回答。"
 
 
+class InputError(ValueError):
+    """Input the assistant cannot take, with a message for the person who sent it."""
+
+
+def valid_text(text) -> str:
+    """Text as UTF-8 can carry it: a lone surrogate (half an emoji from a broken client) becomes U+FFFD."""
+    return str(text or "").encode("utf-8", "replace").decode("utf-8")
+
+
+def conversation(history: History) -> list[tuple[str, str]]:
+    """Earlier turns as (question, answer) pairs, each cut like a question; anything else is an InputError."""
+    if history is None:
+        return []
+    if not isinstance(history, (list, tuple)) or not all(
+            isinstance(turn, (list, tuple)) and len(turn) == 2 for turn in history):
+        raise InputError("对话历史格式不对：应为若干组 [问题, 回答]。")
+    return [tuple(truncate_question(valid_text(part))[0] for part in turn) for turn in history]
+
+
 class Assistant:
     def __init__(self, settings: Settings, index: KnowledgeIndex | None = None):
         self.settings = settings
@@ -45,9 +64,9 @@ class Assistant:
         """Yields text pieces as they are produced, then the final Answer (whose text is authoritative:
         citation checks may remove sentences that were streamed)."""
         started = time.perf_counter()
-        question, cut = truncate_question(question or "")
+        question, cut = truncate_question(valid_text(question))
         notice = TRUNCATED_NOTICE.format(limit=len(question)) if cut else ""
-        turns = [(str(u), str(a)) for u, a in (history or [])]
+        turns = conversation(history)
         condensed = condense(question, turns, self.index.keyword)
         query = expand(condensed.query)
         retrieval = self.search(query, k=self.settings.top_k)

@@ -68,7 +68,9 @@ def assess(analysis: QuestionAnalysis, passages: list[Passage], ranked: list[Can
     best = ranked[0]
     if analysis.required_pattern is not None and not best.has_answer_type:
         return Verdict(False, f"no sentence holds the asked-for {analysis.answer_type}", office)
-    if not analysis.chinese or not analysis.terms:
+    if not analysis.terms and not analysis.carried:
+        return Verdict(False, "no word of the question is one the articles or the glossary know", office)
+    if not analysis.chinese:
         if best_dense < thresholds.min_dense_foreign:
             return Verdict(False, f"best cosine {best_dense:.3f} below {thresholds.min_dense_foreign}", office)
         return Verdict(True, "dense match")

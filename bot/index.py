@@ -167,14 +167,17 @@ class KnowledgeIndex:
 
     # ---- writing -------------------------------------------------------------------------------------------
 
-    def sync(self, load: KnowledgeLoad, progress: bool = True) -> IngestSummary:
-        """Make the index hold exactly the chunks of ``load``'s articles; files that failed to load keep theirs."""
+    def sync(self, load: KnowledgeLoad, progress: bool = True, paths: set[str] | None = None) -> IngestSummary:
+        """Make the index hold exactly the chunks of ``load``'s articles; files that failed to load keep theirs.
+        With ``paths``, only chunks of those files are touched: what other processes (sharing a Chroma server,
+        with knowledge folders of their own) indexed stays."""
         started = time.perf_counter()
         wanted: dict[str, Chunk] = {}
         for article in load.articles:
             for chunk in chunk_article(article):
                 wanted[chunk.id] = chunk
-        existing = {chunk_id: meta.get("path", "") for chunk_id, _, meta in self._records(["metadatas"])}
+        existing = {chunk_id: meta.get("path", "") for chunk_id, _, meta in self._records(["metadatas"])
+                    if paths is None or meta.get("path", "") in paths}
         protected = load.failed_paths
         to_add = [c for cid, c in wanted.items() if cid not in existing]
         to_remove = [cid for cid, path in existing.items() if cid not in wanted and path not in protected]

@@ -103,6 +103,8 @@ def parse_article(text: str, rel_path: str) -> Article:
         raise ArticleFileError("missing YAML front matter (the file must start with '---')", line=1)
     try:
         post = frontmatter.loads(text.lstrip("\ufeff"))
+    except TypeError as exc:  # YAML that is not a mapping of names (e.g. "1: 2")
+        raise ArticleFileError(f"broken front matter: {exc}", line=1) from None
     except yaml.YAMLError as exc:
         raise ArticleFileError(f"broken front matter: {getattr(exc, 'problem', exc)}",
                                line=_error_line(text, exc)) from None
@@ -120,6 +122,8 @@ def parse_article(text: str, rel_path: str) -> Article:
     reporters = meta.get("reporters") or []
     if isinstance(reporters, str):
         reporters = [reporters]
+    if not isinstance(reporters, list):
+        raise ArticleFileError(f"reporters must be a name or a list of names, got {reporters!r}")
     return Article(
         id=str(meta.get("id") or slugify(stem)),
         title=str(meta["title"]).strip(),
@@ -168,11 +172,12 @@ def read_article_file(path: Path, root: Path) -> Article:
     return parse_article(text, rel)
 
 
-def load_knowledge(root: Path) -> KnowledgeLoad:
-    """Read every article under ``root``; a bad file becomes an error naming it, the others still load."""
+def load_knowledge(root: Path, paths: list[Path] | None = None) -> KnowledgeLoad:
+    """Read every article under ``root`` (or just ``paths``); a bad file becomes an error naming it, the others
+    still load."""
     result = KnowledgeLoad()
     seen: dict[str, str] = {}
-    for path in knowledge_files(root):
+    for path in knowledge_files(root) if paths is None else paths:
         rel = path.relative_to(root).as_posix()
         try:
             article = read_article_file(path, root)

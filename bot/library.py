@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .config import Settings
-from .index import KnowledgeIndex
+from .index import IngestSummary, KnowledgeIndex
 from .knowledge import Article, ArticleFileError, load_knowledge, parse_article, read_article_file
 from .normalize import normalize_query
 
@@ -128,10 +128,10 @@ class KnowledgeLibrary:
             previous = self._write(files)
             progress(0.4, "更新索引")
             try:
-                summary = self.index.sync(load_knowledge(self.root))
+                summary = self._sync(files)
             except Exception:
                 self._restore(previous)
-                self.index.sync(load_knowledge(self.root), progress=False)
+                self._sync(files)
                 raise
         progress(1.0, "完成")
         return LibraryChange("added", added, summary.added, summary.removed, time.perf_counter() - started)
@@ -147,11 +147,17 @@ class KnowledgeLibrary:
                 return LibraryChange("deleted", [{"id": article_id, "title": article_id, "path": ""}],
                                      seconds=time.perf_counter() - started)
             (self.root / article.path).unlink()
-            summary = self.index.sync(load_knowledge(self.root), progress=False)
+            summary = self._sync([article.path])
         return LibraryChange("deleted", [{"id": article.id, "title": article.title, "path": article.path}],
                              summary.added, summary.removed, time.perf_counter() - started)
 
     # ---- helpers -------------------------------------------------------------------------------------------
+
+    def _sync(self, rel_paths) -> IngestSummary:
+        """Index just these files: a whole-folder sync would drop what other app processes added to a shared
+        Chroma server from folders of their own."""
+        present = [self.root / p for p in rel_paths if (self.root / p).is_file()]
+        return self.index.sync(load_knowledge(self.root, present), progress=False, paths=set(rel_paths))
 
     def _check_name(self, name: str, data: bytes, as_page: bool) -> None:
         suffix = Path(name).suffix

@@ -14,6 +14,7 @@ from .keyword import tokenize
 from .normalize import normalize_query
 
 RRF_K = 60
+MAX_QUERY_CHARS = 1000
 CANDIDATES = 30
 
 
@@ -71,7 +72,9 @@ class HybridSearch:
 
     def __call__(self, question: str, k: int = 5) -> RetrievalResult:
         started = time.perf_counter()
-        query = normalize_query(question)
+        # Normalisation (NFKC: one character can become 18) and glossary expansion make text longer than the
+        # 500-character question; embedding time grows faster than length, so what is searched is capped.
+        query = normalize_query(question)[:MAX_QUERY_CHARS]
         if not query:
             return RetrievalResult(query, [], {"retrieve": 0.0, "rerank": 0.0})
         keyword_hits = [(h.chunk_id, h.score) for h in self.index.keyword.search(tokenize(query), CANDIDATES)]

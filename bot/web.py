@@ -18,7 +18,7 @@ from pathlib import Path
 import gradio as gr
 
 from .answer import Answer
-from .chat import Assistant
+from .chat import Assistant, InputError
 from .config import Settings
 from .feedback import RATINGS, FeedbackRecord, FeedbackStore
 from .knowledge import Article
@@ -269,15 +269,15 @@ def history_of(session: dict) -> list[tuple[str, str]]:
 
 
 def guarded(fn: Callable, apology: str = APOLOGY) -> Callable:
-    """Nobody sees a traceback: log it, show a short apology. Library errors name the problem (a bad upload),
-    so they are shown as they are."""
+    """Nobody sees a traceback: log it, show a short apology. Library and input errors name the problem (a bad
+    upload, a malformed history), so they are shown as they are."""
     @functools.wraps(fn)
     def run(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except gr.Error:
             raise
-        except LibraryError as exc:
+        except (LibraryError, InputError) as exc:
             raise gr.Error(str(exc)) from None
         except Exception:
             log.exception("handler %s failed", fn.__name__)
