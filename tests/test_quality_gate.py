@@ -8,9 +8,9 @@ from bot.config import ROOT
 from bot.evaluation import format_table, load_questions, metrics, run, select_split, write_report
 
 # Raise these as the bot improves; never lower them to pass.
-MIN_CITATION_ACCURACY = 0.90
-MIN_FACT_RECALL = 0.85
-MIN_REFUSAL_ACCURACY = 0.85
+MIN_CITATION_ACCURACY = 0.93
+MIN_FACT_RECALL = 0.90
+MIN_REFUSAL_ACCURACY = 0.95
 MAX_FALSE_REFUSAL_RATE = 0.05
 
 QUESTIONS = ROOT / "eval" / "questions.jsonl"
