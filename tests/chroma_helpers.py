@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import webapp_helpers
-from webapp_helpers import RunningApp, free_port, start_app, stop_app
+from webapp_helpers import RunningApp, free_port, start_app, stop_app, stop_process
 
 from bot.config import Settings
 
@@ -67,13 +67,7 @@ def start_chroma(path: Path, log_path: Path) -> ChromaServer:
 
 
 def stop_chroma(server: ChromaServer) -> None:
-    if server.process.poll() is None:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
+    stop_process(server.process)
 
 
 def start_apps_on(server: ChromaServer, apps: list[tuple[Settings, Path]]) -> list[RunningApp]:

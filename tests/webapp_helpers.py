@@ -67,11 +67,16 @@ def start_app(settings: Settings, log_path: Path, password: str | None = STAFF_P
     raise RuntimeError(f"app.py did not serve within {START_TIMEOUT} s:\n{app.log()}")
 
 
-def stop_app(app: RunningApp) -> None:
-    if app.process.poll() is None:
-        app.process.terminate()
+def stop_process(process: subprocess.Popen) -> None:
+    """Terminate politely, kill after 15 s."""
+    if process.poll() is None:
+        process.terminate()
         try:
-            app.process.wait(timeout=15)
+            process.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            app.process.kill()
-            app.process.wait()
+            process.kill()
+            process.wait()
+
+
+def stop_app(app: RunningApp) -> None:
+    stop_process(app.process)
