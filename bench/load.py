@@ -207,7 +207,9 @@ def report(command: str, started: str, result: LoadResult, conversations_count: 
     ]
     lines = ["# Load test", "",
              f"`{command}` on {started}, {psutil.cpu_count()} CPU cores shared with other engineers' runs; "
-             f"app.py (Gradio queue, default concurrency 4) on a scratch copy of the seed index, loopback only.", "",
+             f"app.py (Gradio queue, default concurrency 4) on a scratch copy of the seed index, loopback only. "
+             "The client sessions run on the same cores as the server: the CPU row shows how the machine was split, "
+             "so the throughput and latency under load are those of server and clients together.", "",
              "| metric | value |", "|---|---:|", *[f"| {name} | {value} |" for name, value in rows]]
     details = result.errors + result.mismatches + problems
     if details:

