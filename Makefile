@@ -30,7 +30,7 @@ test: $(VENV_OK) browser
 # The scale set shares its knowledge folder and index with `make bench` (embedding 3,860 documents takes ~1 h).
 eval: $(VENV_OK)
 	$(PY) -m bot eval eval/questions.jsonl --out eval/out/seed
-	$(PY) -m bot import-corpus ../shared/corpora/xinhua-news-sample --out bench/out/knowledge-all --with-seed
+	$(PY) -m bot import-corpus --out bench/out/knowledge-all --with-seed
 	$(PY) -m bot eval eval/scale_questions.jsonl --out eval/out/scale --knowledge bench/out/knowledge-all --index bench/out/index-all
 
 bench-ingest: $(VENV_OK)

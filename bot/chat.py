@@ -1,22 +1,20 @@
 """The assistant: one object, loaded once, thread-safe. Question (+ history) in, grounded Answer out."""
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from .answer import Answer
 from .condense import condense
 from .config import Settings
+from .extractive import Candidate, candidates, compose_answer, scores, select
 from .glossary import expand
-from .extractive import candidates, compose_answer, scores, select
-from .grounding import assess, refusal
+from .grounding import DEFAULT_THRESHOLDS, Thresholds, assess, refusal
 from .index import KnowledgeIndex
 from .normalize import truncate_question
-from .questions import analyze
-from .retrieval import HybridSearch, Reranker
-
-log = logging.getLogger(__name__)
+from .questions import QuestionAnalysis, analyze
+from .retrieval import HybridSearch, Reranker, RetrievalResult
 
 History = list[tuple[str, str]] | list[list[str]] | None
 TRUNCATED_NOTICE = "问题超过{limit}个字，只按前{limit}个字回答。"
@@ -41,9 +39,20 @@ def conversation(history: History) -> list[tuple[str, str]]:
     return [tuple(truncate_question(valid_text(part))[0] for part in turn) for turn in history]
 
 
+@dataclass(frozen=True)
+class Considered:
+    """A question worked through up to the answer-or-refuse decision (calibration replays that decision)."""
+    query: str  # what was searched: the condensed question, glossary-expanded
+    retrieval: RetrievalResult
+    analysis: QuestionAnalysis
+    ranked: list[Candidate]
+
+
 class Assistant:
-    def __init__(self, settings: Settings, index: KnowledgeIndex | None = None):
+    def __init__(self, settings: Settings, index: KnowledgeIndex | None = None,
+                 thresholds: Thresholds = DEFAULT_THRESHOLDS):
         self.settings = settings
+        self.thresholds = thresholds
         self.index = index or KnowledgeIndex.open(settings)
         reranker = Reranker(settings.reranker) if settings.reranker else None
         self.search = HybridSearch(self.index, reranker, dense_weight=settings.dense_weight)
@@ -60,6 +69,14 @@ class Assistant:
                 answer = event
         return answer
 
+    def consider(self, question: str, turns: list[tuple[str, str]]) -> Considered:
+        """Everything before the decision to answer or refuse: condense, search, analyse, rank sentences."""
+        condensed = condense(question, turns, self.index.keyword)
+        query = expand(condensed.query)
+        retrieval = self.search(query, k=self.settings.top_k)
+        analysis = analyze(expand(condensed.question), self.index.keyword, condensed.carried)
+        return Considered(query, retrieval, analysis, candidates(analysis, retrieval.passages))
+
     def stream(self, question: str, history: History = None) -> Iterator[str | Answer]:
         """Yields text pieces as they are produced, then the final Answer (whose text is authoritative:
         citation checks may remove sentences that were streamed)."""
@@ -67,20 +84,17 @@ class Assistant:
         question, cut = truncate_question(valid_text(question))
         notice = TRUNCATED_NOTICE.format(limit=len(question)) if cut else ""
         turns = conversation(history)
-        condensed = condense(question, turns, self.index.keyword)
-        query = expand(condensed.query)
-        retrieval = self.search(query, k=self.settings.top_k)
-        analysis = analyze(expand(condensed.question), self.index.keyword, condensed.carried)
+        considered = self.consider(question, turns)
+        retrieval, analysis, ranked = considered.retrieval, considered.analysis, considered.ranked
         t0 = time.perf_counter()
-        ranked = candidates(analysis, retrieval.passages)
-        verdict = assess(analysis, retrieval.passages, ranked, self.index.keyword)
+        verdict = assess(analysis, retrieval.passages, ranked, self.index.keyword, self.thresholds)
         if verdict.answerable:
             answer = compose_answer(question, analysis, select(analysis, ranked), retrieval)
             answer.grounding = verdict.reason
         else:
             answer = refusal(question, analysis, verdict)
             answer.scores = scores(retrieval)
-        answer.condensed_query = query
+        answer.condensed_query = considered.query
         answer.notice = notice
         answer.timings_ms = {**retrieval.timings_ms, "compose": (time.perf_counter() - t0) * 1000}
         if self.generator is not None and not answer.refused:

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import Settings
+from .config import NEWS_SAMPLE, Settings
 
 
 def _settings(args) -> Settings:
@@ -123,6 +123,12 @@ def cmd_eval(args) -> int:
     return evaluate(args)
 
 
+def cmd_calibrate(args) -> int:
+    from .calibration import main as calibrate
+
+    return calibrate(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="卫东区 resident-services chatbot")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -134,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_import_page)
 
     p = sub.add_parser("import-corpus", help="turn a one-document-per-line news corpus into article files")
-    p.add_argument("corpus")
+    p.add_argument("corpus", nargs="?", default=str(NEWS_SAMPLE), help="default: BOT_NEWS_SAMPLE")
     p.add_argument("--out", required=True, help="knowledge folder to write (documents go to <out>/xinhua)")
     p.add_argument("--limit", type=int, help="only the first N documents")
     p.add_argument("--with-seed", action="store_true", help="also copy the seed knowledge folder into <out>")
@@ -168,6 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index")
     p.add_argument("--split", choices=["dev", "test", "all"], default="all")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("calibrate", help="show how each refusal threshold trades false refusals for wrong answers")
+    p.add_argument("questions")
+    p.add_argument("--knowledge")
+    p.add_argument("--index")
+    p.add_argument("--split", choices=["dev", "test", "all"], default="dev")
+    p.set_defaults(func=cmd_calibrate)
     return parser
 
 

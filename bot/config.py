@@ -33,6 +33,10 @@ def _env_float(name: str, default: float) -> float:
         raise SystemExit(f"BOT_{name} must be a number, got {raw!r}") from None
 
 
+# The Chinese news sample behind the scale question set, benchmarks and robustness tests (not the bot's knowledge).
+NEWS_SAMPLE = Path(os.environ.get("BOT_NEWS_SAMPLE") or ROOT.parent / "shared" / "corpora" / "xinhua-news-sample")
+
+
 @dataclass(frozen=True)
 class Settings:
     knowledge_dir: Path = ROOT / "knowledge"

@@ -424,14 +424,18 @@ def write_report(results: list[Result], table: dict, out_dir: Path, title: str =
 
 # ---- command line -----------------------------------------------------------------------------------------
 
-def _error(message: str) -> int:
+def print_error(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 2
 
 
-def main(args) -> int:
-    """``python -m bot eval``: 0 when the evaluation ran (whatever the scores), 2 when it could not."""
-    from .chat import Assistant
+class SetupError(Exception):
+    """The evaluation cannot run: a bad question file, a missing folder, an index built with another model."""
+
+
+def prepare(args):
+    """Questions of the chosen split and an up-to-date index, for ``eval`` and ``calibrate``.
+    Returns (question file path, questions, settings, index)."""
     from .cli import _settings, ingest
     from .index import IndexMismatchError
 
@@ -439,21 +443,32 @@ def main(args) -> int:
     try:
         questions = select_split(load_questions(path), args.split)
     except QuestionFileError as exc:
-        return _error(str(exc))
+        raise SetupError(str(exc)) from exc
     except OSError as exc:
-        return _error(f"cannot read {path}: {exc.strerror}")
+        raise SetupError(f"cannot read {path}: {exc.strerror}") from exc
     if not questions:
-        return _error(f"{path}: no questions in split {args.split!r}")
+        raise SetupError(f"{path}: no questions in split {args.split!r}")
     settings = _settings(args)
     if not settings.knowledge_dir.is_dir():
-        return _error(f"knowledge folder not found: {settings.knowledge_dir}")
+        raise SetupError(f"knowledge folder not found: {settings.knowledge_dir}")
     try:  # update the index first: an eval on a stale index measures nothing
         index, summary, errors = ingest(settings, progress=True)
     except IndexMismatchError as exc:
-        return _error(str(exc))
+        raise SetupError(str(exc)) from exc
     for problem in errors:
         print(f"warning: {problem} (file skipped)", file=sys.stderr)
-    print(f"index {settings.index_dir}: {summary.line()}", file=sys.stderr)
+    print(f"index {index.location}: {summary.line()}", file=sys.stderr)
+    return path, questions, settings, index
+
+
+def main(args) -> int:
+    """``python -m bot eval``: 0 when the evaluation ran (whatever the scores), 2 when it could not."""
+    from .chat import Assistant
+
+    try:
+        path, questions, settings, index = prepare(args)
+    except SetupError as exc:
+        return print_error(str(exc))
     results = run(Assistant(settings, index=index), questions, progress=True)
     table = metrics(results)
     out_dir = Path(args.out) if args.out else DEFAULT_OUT / path.stem

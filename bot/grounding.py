@@ -2,7 +2,7 @@
 
 Cosine similarity alone cannot separate answerable from unanswerable questions with multilingual-e5-small
 (the ranges overlap), so several signals are combined; thresholds are calibrated on the dev questions
-(``python -m bot calibrate``, see eval/README.md).
+(``python -m bot calibrate eval/questions.jsonl`` prints each one's trade-off).
 """
 from __future__ import annotations
 

@@ -11,12 +11,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from bot.config import ROOT, Settings  # noqa: E402
+from bot.config import NEWS_SAMPLE, ROOT, Settings  # noqa: E402
 
 SEED_KNOWLEDGE = ROOT / "knowledge"
-SHARED = ROOT.parent / "shared"
 SEED_PAGE = SEED_KNOWLEDGE / "raw" / "000_d8e10ae50a9c1096.txt"
-XINHUA = SHARED / "corpora" / "xinhua-news-sample"
+XINHUA = NEWS_SAMPLE
+
+
+def pytest_sessionstart(session):
+    # Corpus, crash-safety and scale-set tests read the news sample; without it they would fail one by one
+    # with KeyErrors that hide the cause.
+    if not (XINHUA / "part-1.txt").is_file():
+        pytest.exit(f"the xinhua news sample is not at {XINHUA}: keep the checkout next to ../shared or set "
+                    "BOT_NEWS_SAMPLE to its folder", returncode=4)
 
 
 @pytest.fixture(scope="session")

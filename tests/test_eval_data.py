@@ -1,7 +1,7 @@
 """Fast checks of the evaluation data in eval/ (no bot, no index, no network).
 
 eval/questions.jsonl        questions grounded in the seed page (000_d8e10ae50a9c1096.txt)
-eval/scale_questions.jsonl  needle-in-a-haystack questions over ../shared/corpora/xinhua-news-sample
+eval/scale_questions.jsonl  needle-in-a-haystack questions over the xinhua news sample (BOT_NEWS_SAMPLE)
 
 Evidence strings are compared with all whitespace removed, which also joins the print dump's
 column breaks ("背街小" / "巷" -> "背街小巷").
@@ -16,13 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from bot.config import NEWS_SAMPLE
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 EVAL = ROOT / "eval"
 QUESTIONS = EVAL / "questions.jsonl"
 SCALE_QUESTIONS = EVAL / "scale_questions.jsonl"
 SEED_NAME = "000_d8e10ae50a9c1096.txt"
-CORPUS = SHARED / "corpora" / "xinhua-news-sample"
+CORPUS = NEWS_SAMPLE
 CORPUS_FILES = ("part-1.txt", "part-2.txt")
 
 REQUIRED = {"id": str, "question": str, "answerable": bool, "evidence": list, "facts": list,
@@ -94,9 +95,7 @@ def load(path: Path) -> list[dict]:
 
 @lru_cache(maxsize=None)
 def seed_text() -> str:
-    local = ROOT / "knowledge" / "raw" / SEED_NAME
-    path = local if local.exists() else SHARED / "seeds" / SEED_NAME
-    return squash(path.read_text(encoding="utf-8"))
+    return squash((ROOT / "knowledge" / "raw" / SEED_NAME).read_text(encoding="utf-8"))
 
 
 @lru_cache(maxsize=None)
