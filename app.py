@@ -24,7 +24,9 @@ def parse_args(settings: Settings, argv: list[str] | None = None) -> argparse.Na
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per internal HTTP request is noise
+    # One line per internal HTTP request, and bm25s's own DEBUG level on every keyword-index rebuild, are noise.
+    for noisy in ("httpx", "bm25s"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = Settings.from_env()
     args = parse_args(settings, argv)
 
