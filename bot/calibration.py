@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from tqdm import tqdm
 
+from .extractive import candidates
 from .grounding import Thresholds, assess
 
 # Values tried per refusal threshold (office_context_coverage only picks the office to suggest); the current
@@ -35,18 +36,21 @@ class TradeOff:
 
 
 def consider_all(assistant, questions, progress: bool = False) -> list:
-    """(question, Considered) pairs: the expensive part, done once."""
+    """(question, Considered, ranked sentences) triples: the expensive part, done once."""
     from .chat import conversation
 
-    return [(q, assistant.consider(q.question, conversation([list(t) for t in q.history])))
-            for q in tqdm(questions, desc="searching", unit="question", disable=not progress)]
+    considered = []
+    for q in tqdm(questions, desc="searching", unit="question", disable=not progress):
+        c = assistant.consider(q.question, conversation(q.history))
+        considered.append((q, c, candidates(c.analysis, c.retrieval.passages)))
+    return considered
 
 
 def decisions(considered: list, keyword, thresholds: Thresholds) -> tuple[int, int]:
     """(false refusals, wrong answers) if the assistant used these thresholds."""
     false_refusals = wrong_answers = 0
-    for question, c in considered:
-        answerable = assess(c.analysis, c.retrieval.passages, c.ranked, keyword, thresholds).answerable
+    for question, c, ranked in considered:
+        answerable = assess(c.analysis, c.retrieval.passages, ranked, keyword, thresholds).answerable
         false_refusals += question.answerable and not answerable
         wrong_answers += (not question.answerable) and answerable
     return false_refusals, wrong_answers

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from .answer import Answer
 from .condense import condense
 from .config import Settings
-from .extractive import Candidate, candidates, compose_answer, scores, select
+from .extractive import candidates, compose_answer, scores, select
 from .glossary import expand
 from .grounding import DEFAULT_THRESHOLDS, Thresholds, assess, refusal
 from .index import KnowledgeIndex
@@ -41,11 +41,11 @@ def conversation(history: History) -> list[tuple[str, str]]:
 
 @dataclass(frozen=True)
 class Considered:
-    """A question worked through up to the answer-or-refuse decision (calibration replays that decision)."""
+    """A question condensed, searched and analysed: what the answer-or-refuse decision reads (calibration
+    replays that decision with other thresholds)."""
     query: str  # what was searched: the condensed question, glossary-expanded
     retrieval: RetrievalResult
     analysis: QuestionAnalysis
-    ranked: list[Candidate]
 
 
 class Assistant:
@@ -70,12 +70,12 @@ class Assistant:
         return answer
 
     def consider(self, question: str, turns: list[tuple[str, str]]) -> Considered:
-        """Everything before the decision to answer or refuse: condense, search, analyse, rank sentences."""
+        """The stages before composing: condense the follow-up, search, analyse the question."""
         condensed = condense(question, turns, self.index.keyword)
         query = expand(condensed.query)
         retrieval = self.search(query, k=self.settings.top_k)
         analysis = analyze(expand(condensed.question), self.index.keyword, condensed.carried)
-        return Considered(query, retrieval, analysis, candidates(analysis, retrieval.passages))
+        return Considered(query, retrieval, analysis)
 
     def stream(self, question: str, history: History = None) -> Iterator[str | Answer]:
         """Yields text pieces as they are produced, then the final Answer (whose text is authoritative:
@@ -85,8 +85,9 @@ class Assistant:
         notice = TRUNCATED_NOTICE.format(limit=len(question)) if cut else ""
         turns = conversation(history)
         considered = self.consider(question, turns)
-        retrieval, analysis, ranked = considered.retrieval, considered.analysis, considered.ranked
+        retrieval, analysis = considered.retrieval, considered.analysis
         t0 = time.perf_counter()
+        ranked = candidates(analysis, retrieval.passages)
         verdict = assess(analysis, retrieval.passages, ranked, self.index.keyword, self.thresholds)
         if verdict.answerable:
             answer = compose_answer(question, analysis, select(analysis, ranked), retrieval)

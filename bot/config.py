@@ -34,7 +34,7 @@ def _env_float(name: str, default: float) -> float:
 
 
 # The Chinese news sample behind the scale question set, benchmarks and robustness tests (not the bot's knowledge).
-NEWS_SAMPLE = Path(os.environ.get("BOT_NEWS_SAMPLE") or ROOT.parent / "shared" / "corpora" / "xinhua-news-sample")
+NEWS_SAMPLE = Path(_env("NEWS_SAMPLE") or ROOT.parent / "shared" / "corpora" / "xinhua-news-sample")
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ def dev_considered(assistant):
 
 def test_current_thresholds_replay_exactly_what_the_assistant_answers(assistant, dev_considered):
     false_refusals = wrong_answers = 0
-    for question, _ in dev_considered:
+    for question, _, _ in dev_considered:
         refused = is_refusal(assistant.ask(question.question, [list(t) for t in question.history]))
         false_refusals += question.answerable and refused
         wrong_answers += (not question.answerable) and not refused
