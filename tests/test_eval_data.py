@@ -68,6 +68,14 @@ SCALE_NONE_CHECKS = {
     "scale-none-05": ("subject-lacks", "哈齐高铁", ["票价", "二等座", "元"]),
     "scale-none-06": ("subject-lacks", "家博会", ["门票", "票价", "免费", "元"]),
     "scale-none-07": ("absent", ["卫东区", "2023年的城市低保标准"]),
+    # dev split
+    "scale-none-dev-01": ("absent", ["深中通道"]),
+    "scale-none-dev-02": ("absent", ["西班牙女足", "女足世界杯冠军", "女足世界杯决赛"]),
+    "scale-none-dev-03": ("subject-lacks", "GX8881", ["医院"]),
+    "scale-none-dev-04": ("subject-lacks", "尉且沙漠公路", ["投资", "万元", "造价", "元"]),
+    "scale-none-dev-05": ("subject-lacks", "鹰嘴界", ["面积", "公顷", "平方公里", "亩"]),
+    "scale-none-dev-06": ("subject-lacks", "徐传民", ["落网", "归案"]),
+    "scale-none-dev-07": ("subject-lacks", "琶洲港澳客运码头", ["分钟", "小时", "船票", "票价"]),
 }
 # "卫东区" is in the seed page, so scale-none-07 only requires it to be absent from the corpus.
 SEED_ONLY_ALLOWED = {"卫东区"}
@@ -280,12 +288,23 @@ def test_scale_categories_counts_and_split():
     for r in rows:
         cat = r["category"]
         assert cat in SCALE_CATEGORIES, f"{r['id']}: category {cat!r}"
-        assert re.fullmatch(rf"{SCALE_CATEGORIES[cat]}-\d+", r["id"]), f"{r['id']}: id prefix"
-        assert r["split"] == "test", f"{r['id']}: scale questions are test-only"
+        # test ids: scale-NN / scale-none-NN; dev ids: scale-dev-NN / scale-none-dev-NN
+        infix = "-dev" if r["split"] == "dev" else ""
+        assert re.fullmatch(rf"{SCALE_CATEGORIES[cat]}{infix}-\d+", r["id"]), f"{r['id']}: id prefix"
         assert r["answerable"] == (cat == "scale"), f"{r['id']}: answerable vs category"
-    cats = Counter(r["category"] for r in rows)
-    assert cats["scale"] >= 36
-    assert cats["scale-none"] >= 6
+    by_split = defaultdict(Counter)
+    for r in rows:
+        by_split[r["split"]][r["category"]] += 1
+    assert by_split["test"]["scale"] >= 36
+    assert by_split["test"]["scale-none"] >= 6
+    assert by_split["dev"]["scale"] >= 25
+    assert by_split["dev"]["scale-none"] >= 6
+    docs = defaultdict(set)
+    for r in rows:
+        if r["answerable"]:
+            docs[r["split"]].add(r["doc"])
+    shared = docs["dev"] & docs["test"]
+    assert not shared, f"dev and test share documents: {sorted(shared)}"
 
 
 def test_scale_docs_are_distinct_and_spread_over_both_files():
