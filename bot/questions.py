@@ -20,14 +20,25 @@ QUESTION_WORDS = frozenset(
 NUMBER = r"(?:\d[\d.,]*|[两一二三四五六七八九十百千]+)(?:余|多)?(?:万|亿)?(?:余|多)?"
 # A quantity is a number with a unit that is not part of a date ("7月26日" answers no 多少 question).
 QUANTITY = re.compile(NUMBER + r"(?:%|[^\d月日年点时号\s,，。、;；:：.])")
-# Measure words a 多少/几 question names, and the units that answer it (多少家 may be answered in 户).
-UNIT_GROUPS = [("户家", "户|家"), ("人名位", "人|名"), ("次回遍", "人次|家次|次"), ("所", "所"), ("个", None), ("颗", "颗"),
-               ("条", "条"), ("期", "期"), ("台辆", "台|辆"), ("元钱块", "元"), ("岁", "岁"), ("分", "分"),
-               ("平方米", "平方米"), ("盏", "盏"), ("套", "套"), ("份", "份"), ("件", "件")]
-ASKED_UNIT = re.compile(r"(?:多少|几)(?:[\u4e00-\u9fff]{0,3}?)(户|家|人|名|位|次|回|遍|所|个|颗|条|期|台|辆|元|钱|块|岁|分|平方米|盏|套|份|件)")
+# Measure words a 多少/几 question names, and the units that answer it (多少家 may be answered in 户); any other
+# common measure word (量词) is answered by itself.
+UNIT_GROUPS = [("户家", "户|家"), ("人名位", "人|名"), ("次回遍", "人次|家次|次"), ("台辆", "台|辆"), ("元钱块", "元"),
+               ("度", "度|℃"), ("天日", "天|日"), ("个", None)]
+MEASURE_WORDS = ("平方公里 平方米 立方米 公里 千米 厘米 毫米 米 公顷 亩 吨 公斤 千克 克 斤 港元 美元 欧元 日元 英镑 艘次 架次 "
+                 "个月 小时 分钟 秒 天 周 年 倍 所 颗 条 期 台 辆 岁 分 盏 套 份 件 针 艘 支 只 头 匹 棵 株 座 栋 幢 间 张 "
+                 "本 册 篇 首 部 场 届 项 起 例 批 架 列 趟 班 枚 粒 瓶 箱 袋 包 根 层 处 笔 宗 种 类 封 面 家 户 人 名 位 "
+                 "次 回 遍 元 钱 块 度 日 个").split()
+ASKED_UNIT = re.compile(r"(?:多少|几)(?:[\u4e00-\u9fff]{0,3}?)(" + "|".join(MEASURE_WORDS) + ")")
 
+# 哪家医院, 哪个城市: the kind of place asked for, and what a sentence naming such a place contains.
+ASKED_PLACE = re.compile(r"(?:哪个|哪座|哪所|哪家|哪一)(城市|地方|国家|[省市县区镇乡村]|街道|社区|小区|场地|场馆|体育馆|球场|医院|"
+                         r"学校|大学|酒店|宾馆|商场|公园|机场|车站|码头)")
+PLACE_ANSWERS = {"城市": "市|城", "地方": None, "国家": "国", "场地": "场|馆|中心", "场馆": "场|馆|中心", "体育馆": "馆|中心",
+                 "球场": "场", "学校": "学|校", "大学": "大学|学院", "车站": "站"}
 NUMERIC = re.compile(r"[\d.%]+")
-QUESTION_PREFIX = re.compile(r"^(几|多少|哪|啥|咋|什么)")  # 几期, 哪部, 啥时候: question words fused with a noun
+# Question words fused with a noun (几期, 哪部, 啥时候), and demonstratives that point back at what the question
+# already described (那起, 那件事, 这位): neither says what the question is about.
+QUESTION_PREFIX = re.compile(r"^(几|多少|哪|啥|咋|什么|(那|这)(个|位|名|起|件|例|次|些|对|家|条|场|种|只|天|年))")
 
 # Each answer type: the question pattern and the pattern a passage sentence must contain to answer it.
 ANSWER_TYPES = {
@@ -42,11 +53,13 @@ ANSWER_TYPES = {
     "time": (re.compile(r"几点|什么时候|哪天|何时|哪一天|几月|哪年|日期|when|what time|what date"),
              re.compile(r"\d{1,2}月(\d{1,2}日|底|初|中旬)?|\d{4}年|\d{1,2}点|上午|下午|清晨|早上")),
     "age": (re.compile(r"多大(岁数|年纪)|年龄|岁数|几岁|多少岁|高寿|how old|\bage\b"), re.compile(r"\d+岁")),
-    "quantity": (re.compile(r"多少|几|数量|比例|百分|率是|多大|how many|how much|percent|rate"), QUANTITY),
+    "quantity": (re.compile(r"多少|几|数量|比例|百分|率是|多大|多久|多长|多高|多远|多重|how many|how much|how long|percent|rate"),
+                 QUANTITY),
     "person": (re.compile(r"谁|哪位|什么人|负责人|叫什么|名字|who"),
                re.compile(r"书记|局长|区长|主任|组长|主管员|老兵|党员|居民|志愿者|低保户|记者|负责人")),
-    "place": (re.compile(r"哪里|哪儿|在哪|什么地方|哪个(街道|社区|村|小区|地方)|where"),
-              re.compile(r"街道|社区|村|小区|广场|基地|商场|市场|路|家中")),
+    "place": (re.compile(r"哪里|哪儿|在哪|什么地方|" + ASKED_PLACE.pattern + "|where"),
+              re.compile(r"街道|社区|村|小区|广场|基地|商场|市场|路|街|家中|[省市县区镇乡城]|中心|[馆场厅院站港岛山湾楼]|公园|大学|"
+                         r"学校|机场|码头|酒店|宾馆|大厦")),
     "procedure": (re.compile(r"怎么|如何|怎样|什么办法|哪些措施|采取了|做了哪些|how"), None),
 }
 
@@ -81,7 +94,6 @@ class QuestionAnalysis:
         if self.unit_pattern is not None:
             return self.unit_pattern
         return ANSWER_TYPES[self.answer_type][1] if self.answer_type in ANSWER_TYPES else None
-
 
 
 # A term the knowledge never uses is either the missing thing (城管局, 臭氧, GDP) or everyday filler (街上, 一大早).
@@ -157,7 +169,16 @@ def _places(query: str) -> tuple[str, ...]:
                  and word not in GENERIC_PLACES)
 
 
+# What a 多大/多长/多久 question measures, and the units a sentence must hold to answer it.
+DIMENSIONS = [(re.compile(r"面积"), "平方米|平方公里|平方千米|亩|公顷"), (re.compile(r"多高|高度|海拔"), "米"),
+              (re.compile(r"多长|长度|全长|多远|距离|里程"), "米|公里|千米|里"), (re.compile(r"多重|重量"), "吨|斤|克"),
+              (re.compile(r"多久|多长时间"), "年|个月|天|日|小时|分钟|秒|周")]
 PER_UNIT = re.compile(r"每(月|人|户|年|天|颗|次)")
+
+
+def _counted(units: str) -> re.Pattern:
+    """A number in one of ``units``, not the tail of a longer number or of a date (7月25日 is no 5日 stay)."""
+    return re.compile(r"(?<![\d.月])" + NUMBER + f"(?:{units})")
 
 
 def _unit_pattern(query: str, answer_type: str) -> re.Pattern | None:
@@ -165,14 +186,20 @@ def _unit_pattern(query: str, answer_type: str) -> re.Pattern | None:
         per = PER_UNIT.search(query)
         # 每月发多少钱 asks for a rate: a total (832万余元) does not answer it.
         return re.compile(rf"{per.group(0)}[^。；;]{{0,30}}?\d[\d.]*\s*(万|亿)?余?元") if per else None
+    if answer_type == "place":
+        asked = ASKED_PLACE.search(query)
+        answers = PLACE_ANSWERS.get(asked.group(1), asked.group(1)) if asked else None
+        return re.compile(answers) if answers else None
     if answer_type != "quantity":
         return None
     match = ASKED_UNIT.search(query)
     if not match:
-        return None
-    units = next(answers for asked, answers in UNIT_GROUPS if match.group(1) in asked)
+        units = next((units for asked, units in DIMENSIONS if asked.search(query)), None)
+        return _counted(units) if units else None
+    unit = match.group(1)
+    units = next((answers for asked, answers in UNIT_GROUPS if unit in asked), unit)
     # 个 is the general measure word: any quantity may answer it.
-    return re.compile(NUMBER + f"(?:{units})") if units else None
+    return _counted(units) if units else None
 
 
 def analyze(query: str, keyword: KeywordIndex, carried: tuple[str, ...] = ()) -> QuestionAnalysis:
