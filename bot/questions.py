@@ -21,14 +21,17 @@ NUMBER = r"(?:\d[\d.,]*|[两一二三四五六七八九十百千]+)(?:余|多)?(
 # A quantity is a number with a unit that is not part of a date ("7月26日" answers no 多少 question).
 QUANTITY = re.compile(NUMBER + r"(?:%|[^\d月日年点时号\s,，。、;；:：.])")
 # Measure words a 多少/几 question names, and the units that answer it (多少家 may be answered in 户); any other
-# common measure word (量词) is answered by itself.
+# common measure word (量词) is answered by itself. A measure word counts where it stands as a word of its own
+# right after 多少/几 (多少针, 几天, not 多少天然气); the units in COUNTED_NOUN_ENDINGS also count at the end of
+# the noun that follows (多少低保户, 多少老年人).
 UNIT_GROUPS = [("户家", "户|家"), ("人名位", "人|名"), ("次回遍", "人次|家次|次"), ("台辆", "台|辆"), ("元钱块", "元"),
                ("度", "度|℃"), ("天日", "天|日"), ("个", None)]
 MEASURE_WORDS = ("平方公里 平方米 立方米 公里 千米 厘米 毫米 米 公顷 亩 吨 公斤 千克 克 斤 港元 美元 欧元 日元 英镑 艘次 架次 "
                  "个月 小时 分钟 秒 天 周 年 倍 所 颗 条 期 台 辆 岁 分 盏 套 份 件 针 艘 支 只 头 匹 棵 株 座 栋 幢 间 张 "
                  "本 册 篇 首 部 场 届 项 起 例 批 架 列 趟 班 枚 粒 瓶 箱 袋 包 根 层 处 笔 宗 种 类 封 面 家 户 人 名 位 "
                  "次 回 遍 元 钱 块 度 日 个").split()
-ASKED_UNIT = re.compile(r"(?:多少|几)(?:[\u4e00-\u9fff]{0,3}?)(" + "|".join(MEASURE_WORDS) + ")")
+ASKED_COUNT = re.compile(r"(?:多少|几)(?:万|亿)?")
+COUNTED_NOUN_ENDING = re.compile(r"[\u4e00-\u9fff]{0,3}?(户|家|人|名|位|次|所|颗|条|期|台|辆|元|钱|岁|盏|套|份|件)")
 
 # 哪家医院, 哪个城市: the kind of place asked for, and what a sentence naming such a place contains.
 ASKED_PLACE = re.compile(r"(?:哪个|哪座|哪所|哪家|哪一)(城市|地方|国家|[省市县区镇乡村]|街道|社区|小区|场地|场馆|体育馆|球场|医院|"
@@ -181,6 +184,18 @@ def _counted(units: str) -> re.Pattern:
     return re.compile(r"(?<![\d.月])" + NUMBER + f"(?:{units})")
 
 
+def _asked_unit(query: str) -> str | None:
+    for count in ASKED_COUNT.finditer(query):
+        rest = query[count.end():]
+        word = next(iter(jieba.cut(rest)), "")
+        if word in MEASURE_WORDS:
+            return word
+        ending = COUNTED_NOUN_ENDING.match(rest)
+        if ending:
+            return ending.group(1)
+    return None
+
+
 def _unit_pattern(query: str, answer_type: str) -> re.Pattern | None:
     if answer_type == "money":
         per = PER_UNIT.search(query)
@@ -192,11 +207,10 @@ def _unit_pattern(query: str, answer_type: str) -> re.Pattern | None:
         return re.compile(answers) if answers else None
     if answer_type != "quantity":
         return None
-    match = ASKED_UNIT.search(query)
-    if not match:
+    unit = _asked_unit(query)
+    if unit is None:
         units = next((units for asked, units in DIMENSIONS if asked.search(query)), None)
         return _counted(units) if units else None
-    unit = match.group(1)
     units = next((answers for asked, answers in UNIT_GROUPS if unit in asked), unit)
     # 个 is the general measure word: any quantity may answer it.
     return _counted(units) if units else None

@@ -52,3 +52,12 @@ def test_demonstratives_are_not_topic_terms(keyword):
     analysis = analyze("那起案子里那位志愿者说的那件事是什么？", keyword)
     assert not {"那起", "那位", "那件", "那件事"} & set(analysis.terms)
     assert "志愿者" in analysis.terms
+
+
+@pytest.mark.parametrize("question, answering", [
+    ("全区有多少老年人？", "全区有1200名老年人"),
+    ("用了多少天然气？", "用气3.5万立方米"),
+    ("来了多少日本游客？", "接待游客300余人次"),
+])
+def test_a_measure_word_inside_a_noun_is_not_the_unit(keyword, question, answering):
+    assert answers(keyword, question, answering)
