@@ -22,7 +22,7 @@ NUMBER = r"(?:\d[\d.,]*|[两一二三四五六七八九十百千]+)(?:余|多)?(
 QUANTITY = re.compile(NUMBER + r"(?:%|[^\d月日年点时号\s,，。、;；:：.])")
 # Measure words a 多少/几 question names, and the units that answer it (多少家 may be answered in 户); any other
 # common measure word (量词) is answered by itself. A measure word counts where it stands as a word of its own
-# right after 多少/几 (多少针, 几天, not 多少天然气); the units in COUNTED_NOUN_ENDINGS also count at the end of
+# right after 多少/几 (多少针, 几天, not 多少天然气); the units in COUNTED_NOUN_ENDING also count at the end of
 # the noun that follows (多少低保户, 多少老年人).
 UNIT_GROUPS = [("户家", "户|家"), ("人名位", "人|名"), ("次回遍", "人次|家次|次"), ("台辆", "台|辆"), ("元钱块", "元"),
                ("度", "度|℃"), ("天日", "天|日"), ("个", None)]
@@ -174,10 +174,11 @@ def _places(query: str) -> tuple[str, ...]:
                  and word not in GENERIC_PLACES)
 
 
-# What a 多大/多长/多久 question measures, and the units a sentence must hold to answer it.
-DIMENSIONS = [(re.compile(r"面积"), "平方米|平方公里|平方千米|亩|公顷"), (re.compile(r"多高|高度|海拔"), "米"),
-              (re.compile(r"多长|长度|全长|多远|距离|里程"), "米|公里|千米|里"), (re.compile(r"多重|重量"), "吨|斤|克"),
-              (re.compile(r"多久|多长时间"), "年|个月|天|日|小时|分钟|秒|周")]
+# What a 多大/多长/多久 question measures, and the units a sentence must hold to answer it; the first match
+# wins, so 多长时间 is read as a duration before 多长 as a length.
+DIMENSIONS = [(re.compile(r"多久|多长时间"), "年|个月|天|日|小时|分钟|秒|周"), (re.compile(r"面积"), "平方米|平方公里|平方千米|亩|公顷"),
+              (re.compile(r"多高|高度|海拔"), "米"), (re.compile(r"多长|长度|全长|多远|距离|里程"), "米|公里|千米|里"),
+              (re.compile(r"多重|重量"), "吨|斤|克")]
 PER_UNIT = re.compile(r"每(月|人|户|年|天|颗|次)")
 
 

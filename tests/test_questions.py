@@ -26,6 +26,8 @@ def answers(keyword, question: str, sentence: str) -> bool:
     ("红外相机拍到了多少种保护动物？", "拍到28种国家重点保护野生动物", "安装了50台红外相机"),
     ("保护区的面积有多大？", "总面积达54.3万平方公里", "保护区有1200种植物"),
     ("两兄妹失散了多久？", "兄妹失散了66年", "8月1日终于团聚"),
+    ("排队等了多长时间？", "排队等了40分钟", "队伍排了200米"),
+    ("这条公路有多长？", "公路全长522公里", "修了3年"),
 ])
 def test_a_quantity_question_needs_the_unit_it_names(keyword, question, answering, not_answering):
     assert answers(keyword, question, answering)
