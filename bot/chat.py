@@ -10,7 +10,7 @@ from .condense import condense
 from .config import Settings
 from .extractive import candidates, compose_answer, scores, select
 from .glossary import expand
-from .grounding import DEFAULT_THRESHOLDS, Thresholds, assess, refusal
+from .grounding import DEFAULT_THRESHOLDS, assess, refusal
 from .index import KnowledgeIndex
 from .normalize import truncate_question
 from .questions import QuestionAnalysis, analyze
@@ -49,10 +49,9 @@ class Considered:
 
 
 class Assistant:
-    def __init__(self, settings: Settings, index: KnowledgeIndex | None = None,
-                 thresholds: Thresholds = DEFAULT_THRESHOLDS):
+    def __init__(self, settings: Settings, index: KnowledgeIndex | None = None):
         self.settings = settings
-        self.thresholds = thresholds
+        self.thresholds = DEFAULT_THRESHOLDS  # calibrate reports its trade-offs around these
         self.index = index or KnowledgeIndex.open(settings)
         reranker = Reranker(settings.reranker) if settings.reranker else None
         self.search = HybridSearch(self.index, reranker, dense_weight=settings.dense_weight)
