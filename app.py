@@ -10,6 +10,7 @@ import sys
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from bot.config import Settings  # noqa: E402
+from bot.logs import configure as configure_logging  # noqa: E402
 
 DEFAULT_CONCURRENCY = 4
 log = logging.getLogger("app")
@@ -23,10 +24,7 @@ def parse_args(settings: Settings, argv: list[str] | None = None) -> argparse.Na
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # One line per internal HTTP request, and bm25s's own DEBUG level on every keyword-index rebuild, are noise.
-    for noisy in ("httpx", "bm25s"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging()
     settings = Settings.from_env()
     args = parse_args(settings, argv)
 
@@ -51,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY)
     log.info("serving the web page on http://%s:%d/", args.host, args.port)
     # quiet: Gradio's banner suggests share=True, which this service never uses.
-    demo.launch(server_name=args.host, server_port=args.port, share=False, quiet=True, **launch_options())
+    demo.launch(server_name=args.host, server_port=args.port, share=False, quiet=True, **launch_options(settings))
     return 0
 
 

@@ -121,7 +121,7 @@ def run_session(url: str, number: int, convs: list[Conversation], references: li
                     mine.mismatches.append(f"session {number}, conversation {which} turn {turn}: "
                                            f"{conversation.turns[turn]!r} answered differently")
             comment = f"会话{number}第{step}次反馈" if step % COMMENT_EVERY == 0 else ""
-            feedback_id = client.predict(answers[-1], conversation.rating, comment, api_name="/feedback")
+            feedback_id = client.predict(answers[-1]["answer_id"], conversation.rating, comment, api_name="/feedback")
             if isinstance(feedback_id, int):
                 last = answers[-1]
                 mine.feedback[feedback_id] = (conversation.rating, comment, last["question"], last["text"])

@@ -1,6 +1,7 @@
 """The assistant: one object, loaded once, thread-safe. Question (+ history) in, grounded Answer out."""
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,9 @@ from .retrieval import HybridSearch, Reranker, RetrievalResult
 
 History = list[tuple[str, str]] | list[list[str]] | None
 TRUNCATED_NOTICE = "问题超过{limit}个字，只按前{limit}个字回答。"
+# Control characters other than tab and line breaks are never typed: such input is binary data, not a question.
+BINARY = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+BINARY_REFUSAL = "抱歉，问题里有无法识别的字符（可能是乱码），我不能回答。请用文字重新描述您的问题。"
 
 
 class InputError(ValueError):
@@ -34,8 +38,9 @@ def conversation(history: History) -> list[tuple[str, str]]:
     if history is None:
         return []
     if not isinstance(history, (list, tuple)) or not all(
-            isinstance(turn, (list, tuple)) and len(turn) == 2 for turn in history):
-        raise InputError("对话历史格式不对：应为若干组 [问题, 回答]。")
+            isinstance(turn, (list, tuple)) and len(turn) == 2 and all(isinstance(part, str) for part in turn)
+            for turn in history):
+        raise InputError("对话历史格式不对：应为若干组 [问题, 回答]，都是文字。")
     return [tuple(truncate_question(valid_text(part))[0] for part in turn) for turn in history]
 
 
@@ -83,6 +88,12 @@ class Assistant:
         question, cut = truncate_question(valid_text(question))
         notice = TRUNCATED_NOTICE.format(limit=len(question)) if cut else ""
         turns = conversation(history)
+        if BINARY.search(question):
+            answer = Answer(question=question, text=BINARY_REFUSAL, refused=True, grounding="binary input")
+            answer.timings_ms["total"] = (time.perf_counter() - started) * 1000
+            yield answer.text
+            yield answer
+            return
         considered = self.consider(question, turns)
         retrieval, analysis = considered.retrieval, considered.analysis
         t0 = time.perf_counter()

@@ -56,6 +56,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 7860
     staff_password: str | None = None
+    rate_limit: int = 60  # questions (and, apart, feedback calls) per client per minute; 0 turns it off
+    staff_lockout_after: int = 5  # wrong staff passwords from one client before it is locked out
+    staff_lockout_seconds: float = 300.0
     top_k: int = 5
     dense_weight: float = 0.5  # weight of the dense list in rank fusion (BM25's is 1)
 
@@ -78,6 +81,9 @@ class Settings:
             host=_env("HOST", "127.0.0.1"),
             port=_env_int("PORT", 7860),
             staff_password=_env("STAFF_PASSWORD"),
+            rate_limit=_env_int("RATE_LIMIT", 60),
+            staff_lockout_after=_env_int("STAFF_LOCKOUT_AFTER", 5),
+            staff_lockout_seconds=_env_float("STAFF_LOCKOUT_SECONDS", 300.0),
             top_k=_env_int("TOP_K", 5),
             dense_weight=_env_float("DENSE_WEIGHT", 0.5),
         )

@@ -1,20 +1,31 @@
-"""Residents' 👍/👎 on answers, kept in SQLite for staff review (WAL, one short transaction per write)."""
+"""Residents' 👍/👎 on answers, kept in SQLite for staff review (WAL, one short transaction per write).
+
+Only answers the server itself produced are stored: the page passes its session's Answer, API clients the
+``answer_id`` that ``/ask`` issued (``IssuedAnswers``). Nothing a client sends ends up in a citation.
+"""
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import io
 import json
+import secrets
 import sqlite3
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
-from .answer import Answer
+from .answer import Answer, Citation
 
 RATINGS = ("up", "down")
 RATING_LABELS = {"up": "👍", "down": "👎"}
+MAX_COMMENT = 1000
+ISSUED_CAPACITY = 10_000
+# Spreadsheet programs run a cell that starts with one of these as a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
@@ -43,25 +54,88 @@ class FeedbackRecord:
     condensed_query: str
     answer: str
     refused: bool
-    citations: list[dict]
+    citations: tuple[Citation, ...]
     timings_ms: dict
     comment: str
+    damaged: bool = False  # some stored field could not be read back (rows written before validation existed)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "FeedbackRecord":
-        return cls(id=row["id"], created_at=row["created_at"], rating=row["rating"], question=row["question"],
-                   condensed_query=row["condensed_query"], answer=row["answer"], refused=bool(row["refused"]),
-                   citations=json.loads(row["citations"]), timings_ms=json.loads(row["timings_ms"]),
-                   comment=row["comment"])
+        citations, damaged = _stored_citations(row["citations"])
+        try:
+            timings = json.loads(row["timings_ms"])
+        except (TypeError, ValueError):
+            timings = None
+        if not isinstance(timings, dict):
+            timings, damaged = {}, True
+        return cls(id=row["id"], created_at=str(row["created_at"]), rating=row["rating"] if row["rating"] in RATINGS
+                   else "down", question=str(row["question"]), condensed_query=str(row["condensed_query"]),
+                   answer=str(row["answer"]), refused=bool(row["refused"]), citations=citations, timings_ms=timings,
+                   comment=str(row["comment"]), damaged=damaged)
 
     def sources_line(self) -> str:
-        return "；".join(f"[{c['n']}] {c['title']}（{c.get('date') or '日期不详'}）" for c in self.citations)
+        return "；".join(f"[{c.n}] {c.title}（{c.date or '日期不详'}）" for c in self.citations)
+
+
+_CITATION_TYPES = {f.name: f.type for f in fields(Citation)}
+
+
+def _stored_citations(raw) -> tuple[tuple[Citation, ...], bool]:
+    """The citations of a stored row, and whether any could not be read (skipped, the row still shows)."""
+    try:
+        items = json.loads(raw)
+    except (TypeError, ValueError):
+        return (), True
+    if not isinstance(items, list):
+        return (), True
+    citations = []
+    for item in items:
+        if not isinstance(item, dict) or set(item) != set(_CITATION_TYPES) or not all(
+                type(item[name]) is (int if kind == "int" else str) for name, kind in _CITATION_TYPES.items()):
+            return tuple(citations), True
+        citations.append(Citation(**item))
+    return tuple(citations), False
+
+
+def csv_cell(value) -> str:
+    """A cell a spreadsheet shows as text, never runs as a formula."""
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+class IssuedAnswers:
+    """Answers handed to API clients, by an unguessable id, so that feedback names an answer instead of
+    sending one. Bounded: the oldest are forgotten first (feedback on them is refused as expired)."""
+
+    def __init__(self, capacity: int = ISSUED_CAPACITY):
+        self.capacity = capacity
+        self._answers: OrderedDict[str, Answer] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, answer: Answer) -> str:
+        answer_id = secrets.token_urlsafe(16)
+        with self._lock:
+            self._answers[answer_id] = answer
+            while len(self._answers) > self.capacity:
+                self._answers.popitem(last=False)
+        return answer_id
+
+    def get(self, answer_id: str) -> Answer | None:
+        with self._lock:
+            return self._answers.get(answer_id)
 
 
 def _check_rating(rating: str) -> str:
     if rating not in RATINGS:
         raise ValueError(f"rating must be one of {RATINGS}, got {rating!r}")
     return rating
+
+
+def _check_comment(comment: str) -> str:
+    comment = comment.strip()
+    if len(comment) > MAX_COMMENT:
+        raise ValueError(f"a comment has at most {MAX_COMMENT} characters, got {len(comment)}")
+    return comment
 
 
 def _day(value: str | dt.date | None) -> dt.date | None:
@@ -96,13 +170,14 @@ class FeedbackStore:
         with self._connect() as conn:
             return conn.execute("PRAGMA journal_mode").fetchone()[0]
 
-    def add(self, rating: str, answer: Answer | dict, comment: str = "") -> int:
+    def add(self, rating: str, answer: Answer, comment: str = "") -> int:
         """Store one rating of one answer; returns its id."""
-        data = answer.to_dict() if isinstance(answer, Answer) else dict(answer)
-        row = (dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"), _check_rating(rating), str(data.get("question", "")),
-               str(data.get("condensed_query", "")), str(data.get("text", "")), int(bool(data.get("refused"))),
-               json.dumps(data.get("citations") or [], ensure_ascii=False),
-               json.dumps(data.get("timings_ms") or {}, ensure_ascii=False), comment.strip())
+        if not isinstance(answer, Answer):
+            raise TypeError(f"feedback needs an Answer the server produced, got {type(answer).__name__}")
+        data = answer.to_dict()
+        row = (dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"), _check_rating(rating), answer.question,
+               answer.condensed_query, answer.text, int(answer.refused), json.dumps(data["citations"], ensure_ascii=False),
+               json.dumps(data["timings_ms"], ensure_ascii=False), _check_comment(comment))
         with self._connect() as conn:
             cursor = conn.execute(
                 "INSERT INTO feedback (created_at, rating, question, condensed_query, answer, refused, citations,"
@@ -115,7 +190,7 @@ class FeedbackStore:
             if rating is not None:
                 conn.execute("UPDATE feedback SET rating = ? WHERE id = ?", (_check_rating(rating), feedback_id))
             if comment is not None:
-                conn.execute("UPDATE feedback SET comment = ? WHERE id = ?", (comment.strip(), feedback_id))
+                conn.execute("UPDATE feedback SET comment = ? WHERE id = ?", (_check_comment(comment), feedback_id))
 
     def delete(self, feedback_id: int) -> None:
         """The resident took the rating back."""
@@ -145,7 +220,7 @@ class FeedbackStore:
         writer = csv.writer(out)
         writer.writerow(CSV_HEADER)
         for r in self.list(only_negative, since, until):
-            writer.writerow([r.id, r.created_at, RATING_LABELS[r.rating], r.question, r.condensed_query, r.answer,
-                             "是" if r.refused else "否", r.sources_line(),
-                             json.dumps(r.timings_ms, ensure_ascii=False), r.comment])
+            writer.writerow([csv_cell(v) for v in (
+                r.id, r.created_at, RATING_LABELS[r.rating], r.question, r.condensed_query, r.answer,
+                "是" if r.refused else "否", r.sources_line(), json.dumps(r.timings_ms, ensure_ascii=False), r.comment)])
         return out.getvalue()

@@ -14,8 +14,14 @@ import frontmatter
 import yaml
 
 KINDS = ("news", "photo")
+SUFFIXES = (".md", ".txt")
 SKIPPED_DIRS = {"raw"}
-SKIPPED_NAMES = {"README.md"}
+SKIPPED_NAMES = {"readme.md", "readme.txt"}
+# Bounds on what front matter may hold: a title is a headline, not a payload (the page, logs and feedback
+# rows all carry it).
+MAX_FRONT_MATTER_CHARS = 8_000
+FIELD_LIMITS = {"id": 120, "title": 200, "subtitle": 400, "date_basis": 200, "source_file": 300, "reporter": 60}
+MAX_REPORTERS = 20
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,40 @@ class ArticleFileError(ValueError):
         self.line = line
 
 
+class _FrontMatterLoader(yaml.SafeLoader):
+    """Safe YAML without anchors and aliases: a few hundred bytes of nested aliases expand to billions of
+    nodes (the "billion laughs" bomb), and no article needs them."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise yaml.composer.ComposerError(None, None, "anchors and aliases (&name, *name) are not allowed",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
+
+
+class _FrontMatterHandler(frontmatter.YAMLHandler):
+    def load(self, fm: str, **kwargs):
+        if len(fm) > MAX_FRONT_MATTER_CHARS:
+            raise ArticleFileError(f"front matter is longer than {MAX_FRONT_MATTER_CHARS} characters", line=1)
+        return yaml.load(fm, Loader=_FrontMatterLoader)
+
+
+def is_article_path(rel: Path) -> bool:
+    """The one rule for which files under the knowledge folder are articles (ingest, upload and the staff
+    list all apply it): .md/.txt, not a README, not under raw/, no dot-named part (staging files)."""
+    return (rel.suffix in SUFFIXES and rel.name.lower() not in SKIPPED_NAMES and rel.parts[0] not in SKIPPED_DIRS
+            and not any(part.startswith(".") for part in rel.parts))
+
+
+def _bounded(name: str, value) -> str:
+    text = str(value or "").strip()
+    limit = FIELD_LIMITS[name]
+    if len(text) > limit:
+        raise ArticleFileError(f"{name} is longer than {limit} characters ({len(text)})")
+    return text
+
+
 def slugify(text: str) -> str:
     slug = re.sub(r"[^0-9A-Za-z\u4e00-\u9fff]+", "-", text).strip("-").lower()
     return slug or "article"
@@ -95,14 +135,16 @@ def parse_article(text: str, rel_path: str) -> Article:
     stem = Path(rel_path).stem
     if rel_path.endswith(".txt"):
         title, _, rest = text.strip().lstrip("\ufeff").partition("\n")
-        title, body = title.strip(), normalize_body(rest)
+        title, body = _bounded("title", title), normalize_body(rest)
         if not body:
             raise ArticleFileError("a .txt article needs a title line and at least one body line")
-        return Article(id=slugify(stem), title=title, body=body, path=rel_path)
+        return Article(id=_bounded("id", slugify(stem)), title=title, body=body, path=rel_path)
     if not text.lstrip("\ufeff").startswith("---"):
         raise ArticleFileError("missing YAML front matter (the file must start with '---')", line=1)
     try:
-        post = frontmatter.loads(text.lstrip("\ufeff"))
+        post = frontmatter.loads(text.lstrip("\ufeff"), handler=_FrontMatterHandler())
+    except ArticleFileError:
+        raise
     except TypeError as exc:  # YAML that is not a mapping of names (e.g. "1: 2")
         raise ArticleFileError(f"broken front matter: {exc}", line=1) from None
     except yaml.YAMLError as exc:
@@ -123,17 +165,19 @@ def parse_article(text: str, rel_path: str) -> Article:
     if isinstance(reporters, str):
         reporters = [reporters]
     if not isinstance(reporters, list):
-        raise ArticleFileError(f"reporters must be a name or a list of names, got {reporters!r}")
+        raise ArticleFileError(f"reporters must be a name or a list of names, got {reporters!r}"[:200])
+    if len(reporters) > MAX_REPORTERS:
+        raise ArticleFileError(f"more than {MAX_REPORTERS} reporters ({len(reporters)})")
     return Article(
-        id=str(meta.get("id") or slugify(stem)),
-        title=str(meta["title"]).strip(),
-        subtitle=str(meta.get("subtitle") or "").strip(),
+        id=_bounded("id", meta.get("id") or slugify(stem)),
+        title=_bounded("title", meta["title"]),
+        subtitle=_bounded("subtitle", meta.get("subtitle")),
         body=body,
         date=_iso_date(meta.get("date")),
-        date_basis=str(meta.get("date_basis") or ""),
+        date_basis=_bounded("date_basis", meta.get("date_basis")),
         kind=kind,
-        reporters=tuple(str(r) for r in reporters),
-        source_file=str(meta.get("source_file") or ""),
+        reporters=tuple(_bounded("reporter", r) for r in reporters),
+        source_file=_bounded("source_file", meta.get("source_file")),
         path=rel_path,
     )
 
@@ -152,15 +196,7 @@ def _error_line(text: str, exc: yaml.YAMLError) -> int | None:
 
 
 def knowledge_files(root: Path) -> list[Path]:
-    files = []
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if path.suffix not in (".md", ".txt") or not path.is_file():
-            continue
-        if rel.parts[0] in SKIPPED_DIRS or path.name in SKIPPED_NAMES or any(p.startswith(".") for p in rel.parts):
-            continue
-        files.append(path)
-    return files
+    return [path for path in sorted(root.rglob("*")) if is_article_path(path.relative_to(root)) and path.is_file()]
 
 
 def read_article_file(path: Path, root: Path) -> Article:

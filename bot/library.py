@@ -1,76 +1,45 @@
 """Knowledge management for staff: browse, upload and delete articles, keeping the index in step.
 
-Uploads are validated completely before anything is written, so a bad file leaves the knowledge folder and the
-index exactly as they were. Errors are ``LibraryError`` with a message in Chinese that names the problem.
+Uploads are validated completely (``upload``) before anything is written, so a bad file leaves the knowledge
+folder and the index exactly as they were. Errors are ``LibraryError`` with a message in Chinese that names the problem.
 """
 from __future__ import annotations
 
 import os
-import re
-import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Settings
 from .index import IngestSummary, KnowledgeIndex
-from .knowledge import Article, ArticleFileError, load_knowledge, parse_article, read_article_file
+from .knowledge import Article, ArticleFileError, KnowledgeLoad, load_knowledge, read_article_file
 from .normalize import normalize_query
+from .upload import LibraryError, parse_upload, safe_filename
 
-UPLOAD_DIR = "uploads"
-SUFFIXES = (".md", ".txt")
-MAX_UPLOAD_BYTES = 2_000_000
-_UNSAFE_NAME_CHARS = re.compile(r"[^0-9A-Za-z\u4e00-\u9fff._-]+")
+STAGING_SUFFIX = ".part"
+VERBS = {"added": "已添加", "replaced": "已替换", "deleted": "已删除"}
 
 Progress = Callable[[float, str], None]
 
 
-class LibraryError(ValueError):
-    """A problem the staff member can fix (bad file, unknown article); the message is shown as is."""
-
-
 @dataclass(frozen=True)
 class LibraryChange:
-    action: str  # "added" or "deleted"
+    action: str  # "added", "replaced" or "deleted"
     articles: list[dict] = field(default_factory=list)  # {"id", "title", "path"}
     chunks_added: int = 0
     chunks_removed: int = 0
     seconds: float = 0.0
 
     def message(self) -> str:
-        verb = "已添加" if self.action == "added" else "已删除"
         titles = "、".join(f"《{a['title']}》" for a in self.articles)
-        return (f"{verb} {len(self.articles)} 篇文章：{titles}。索引新增 {self.chunks_added} 段、"
+        return (f"{VERBS[self.action]} {len(self.articles)} 篇文章：{titles}。索引新增 {self.chunks_added} 段、"
                 f"移除 {self.chunks_removed} 段，用时 {self.seconds:.1f} 秒。")
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "message": self.message()}
 
 
 def _no_progress(fraction: float, text: str) -> None:
     """Default progress callback: the CLI and tests need no progress display."""
-
-
-def safe_filename(filename: str) -> str:
-    """The uploaded name without folders or characters that are awkward in paths."""
-    name = Path(filename.replace("\\", "/")).name
-    stem, suffix = os.path.splitext(name)
-    stem = _UNSAFE_NAME_CHARS.sub("-", stem).strip("-.")
-    return f"{stem or 'upload'}{suffix.lower()}"
-
-
-def _describe(exc: ArticleFileError) -> str:
-    return f"第 {exc.line} 行：{exc}" if exc.line else str(exc)
-
-
-def _decode(filename: str, data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise LibraryError(f"文件「{filename}」不是 UTF-8 编码（第 {exc.start} 个字节无法解码），"
-                           "请用 UTF-8 另存后再上传。") from None
 
 
 class KnowledgeLibrary:
@@ -115,26 +84,34 @@ class KnowledgeLibrary:
 
     # ---- writing -------------------------------------------------------------------------------------------
 
-    def add_file(self, filename: str, data: bytes, as_page: bool = False,
+    def add_file(self, filename: str, data: bytes, as_page: bool = False, replace: bool = False,
                  progress: Progress = _no_progress) -> LibraryChange:
-        """Validate an uploaded article (or printed-page dump), store it under ``uploads/`` and index it."""
+        """Validate an uploaded article (or printed-page dump), index it and store it under ``uploads/``.
+
+        The file is written only after its chunks are indexed (under a dot-name first, which no reader takes
+        for an article), so a crash leaves the file and its chunks both or neither once ``recover`` ran. A name
+        that exists is replaced only with ``replace``: two uploads never collide silently."""
         started = time.perf_counter()
         progress(0.05, "校验文件")
         name = safe_filename(filename)
-        files = self._page_files(name, data) if as_page else {f"{UPLOAD_DIR}/{name}": self._article_text(name, data)}
+        files = parse_upload(name, data, as_page)
         with self._lock:
+            self._check_names(filename, files, replace)
             added = self._check_ids(files)
-            progress(0.3, "写入知识库")
-            previous = self._write(files)
-            progress(0.4, "更新索引")
+            progress(0.3, "更新索引")
+            staged = self._stage(files)
             try:
-                summary = self._sync(files)
+                summary = self.index.sync(KnowledgeLoad([article for _, article in files.values()]),
+                                          progress=False, paths=set(files))
             except Exception:
-                self._restore(previous)
-                self._sync(files)
+                self._unstage(staged)
                 raise
+            progress(0.9, "写入知识库")
+            for scratch, path in staged.items():
+                os.replace(scratch, path)
         progress(1.0, "完成")
-        return LibraryChange("added", added, summary.added, summary.removed, time.perf_counter() - started)
+        action = "replaced" if any(a["replaced"] for a in added) else "added"
+        return LibraryChange(action, added, summary.added, summary.removed, time.perf_counter() - started)
 
     def delete(self, article_id: str) -> LibraryChange:
         """Remove the article's file and its chunks: it is no longer retrieved."""
@@ -151,6 +128,18 @@ class KnowledgeLibrary:
         return LibraryChange("deleted", [{"id": article.id, "title": article.title, "path": article.path}],
                              summary.added, summary.removed, time.perf_counter() - started)
 
+    def recover(self) -> list[str]:
+        """After a crash during an upload: drop staged files and index their names as the folder holds them
+        now. Returns the recovered paths."""
+        with self._lock:
+            staged = sorted(self.root.rglob(f".*{STAGING_SUFFIX}"))
+            targets = [self._target(scratch).relative_to(self.root).as_posix() for scratch in staged]
+            for scratch in staged:
+                scratch.unlink()
+            if targets:
+                self._sync(targets)
+        return targets
+
     # ---- helpers -------------------------------------------------------------------------------------------
 
     def _sync(self, rel_paths) -> IngestSummary:
@@ -159,80 +148,46 @@ class KnowledgeLibrary:
         present = [self.root / p for p in rel_paths if (self.root / p).is_file()]
         return self.index.sync(load_knowledge(self.root, present), progress=False, paths=set(rel_paths))
 
-    def _check_name(self, name: str, data: bytes, as_page: bool) -> None:
-        suffix = Path(name).suffix
-        if suffix not in SUFFIXES:
-            raise LibraryError(f"只能上传 .md 或 .txt 文件，「{name}」不是。")
-        if as_page and suffix != ".txt":
-            raise LibraryError(f"整版文本必须是 .txt 文件，「{name}」不是。")
-        if not data.strip():
-            raise LibraryError(f"文件「{name}」是空的。")
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise LibraryError(f"文件「{name}」超过 {MAX_UPLOAD_BYTES // 1_000_000} MB，请拆分后再上传。")
+    def _check_names(self, filename: str, files: dict[str, tuple[str, Article]], replace: bool) -> None:
+        if replace:
+            return
+        taken = [rel for rel in files if (self.root / rel).exists()]
+        if taken:
+            shown = "、".join(taken)
+            raise LibraryError(f"「{filename}」将保存为 {shown}，这个文件已经存在。如要替换，请勾选“替换同名文件”后"
+                               "再上传；未做任何改动。")
 
-    def _article_text(self, name: str, data: bytes) -> str:
-        self._check_name(name, data, as_page=False)
-        text = _decode(name, data)
-        try:
-            parse_article(text, f"{UPLOAD_DIR}/{name}")
-        except ArticleFileError as exc:
-            raise LibraryError(f"文件「{name}」格式有误（{_describe(exc)}），未做任何改动。") from None
-        return text
-
-    def _page_files(self, name: str, data: bytes) -> dict[str, str]:
-        """Split a page dump into article files in a scratch folder; nothing reaches the knowledge folder yet."""
-        from .pageimport import import_page
-
-        self._check_name(name, data, as_page=True)
-        _decode(name, data)
-        with tempfile.TemporaryDirectory(prefix="wd-page-") as tmp:
-            page = Path(tmp) / name
-            page.write_bytes(data)
-            try:
-                written = import_page(page, Path(tmp) / "out")
-            except ValueError as exc:
-                raise LibraryError(f"无法从版面文本「{name}」拆分出文章：{exc}") from None
-            files = {f"{UPLOAD_DIR}/{path.name}": path.read_text(encoding="utf-8") for path in written}
-        if not files:
-            raise LibraryError(f"版面文本「{name}」中没有找到文章。")
-        for rel, text in files.items():
-            try:
-                parse_article(text, rel)
-            except ArticleFileError as exc:
-                raise LibraryError(f"版面文本「{name}」拆出的 {rel} 不合格（{_describe(exc)}），未做任何改动。") from None
-        return files
-
-    def _check_ids(self, files: dict[str, str]) -> list[dict]:
+    def _check_ids(self, files: dict[str, tuple[str, Article]]) -> list[dict]:
         """New articles may replace an upload of the same file name, never another file's article."""
         owners = {a.id: a.path for a in load_knowledge(self.root).articles}
         added = []
-        for rel, text in files.items():
-            article = parse_article(text, rel)
+        for rel, (_, article) in files.items():
             owner = owners.get(article.id)
             if owner is not None and owner != rel:
                 raise LibraryError(f"文章编号「{article.id}」已被 {owner} 使用；请修改 front matter 里的 id "
                                    "或文件名后再上传，未做任何改动。")
             owners[article.id] = rel
-            added.append({"id": article.id, "title": article.title, "path": rel})
+            added.append({"id": article.id, "title": article.title, "path": rel,
+                          "replaced": (self.root / rel).exists()})
         return added
 
-    def _write(self, files: dict[str, str]) -> dict[Path, bytes | None]:
-        """Write each file atomically; returns what was there before (None: nothing) for a rollback."""
-        previous = {}
-        for rel, text in files.items():
+    def _stage(self, files: dict[str, tuple[str, Article]]) -> dict[Path, Path]:
+        """Write each file under its dot-name (skipped by load_knowledge); returns {staged: final path}."""
+        staged = {}
+        for rel, (text, _) in files.items():
             path = self.root / rel
             path.parent.mkdir(parents=True, exist_ok=True)
-            previous[path] = path.read_bytes() if path.exists() else None
-            # A dot-name is skipped by load_knowledge, so a half-written file is never read as an article.
-            scratch = path.with_name(f".{path.name}.part")
+            scratch = path.with_name(f".{path.name}{STAGING_SUFFIX}")
             scratch.write_text(text, encoding="utf-8")
-            os.replace(scratch, path)
-        return previous
+            staged[scratch] = path
+        return staged
+
+    def _unstage(self, staged: dict[Path, Path]) -> None:
+        """Indexing failed: forget the staged files and index their names as the folder holds them."""
+        for scratch in staged:
+            scratch.unlink(missing_ok=True)
+        self._sync([path.relative_to(self.root).as_posix() for path in staged.values()])
 
     @staticmethod
-    def _restore(previous: dict[Path, bytes | None]) -> None:
-        for path, data in previous.items():
-            if data is None:
-                path.unlink(missing_ok=True)
-            else:
-                path.write_bytes(data)
+    def _target(scratch: Path) -> Path:
+        return scratch.with_name(scratch.name[1:-len(STAGING_SUFFIX)])

@@ -77,7 +77,7 @@ def start_apps_on(server: ChromaServer, apps: list[tuple[Settings, Path]]) -> li
     accident), so the server is added back to the environment it builds while these apps start."""
     real_env = webapp_helpers.app_env
     with pytest.MonkeyPatch.context() as patch, ThreadPoolExecutor(len(apps)) as pool:
-        patch.setattr(webapp_helpers, "app_env", lambda settings, password: {**real_env(settings, password),
+        patch.setattr(webapp_helpers, "app_env", lambda *args: {**real_env(*args),
                                                                                **server.env()})
         futures = [pool.submit(start_app, settings, log_path) for settings, log_path in apps]
         errors = [f.exception() for f in futures]

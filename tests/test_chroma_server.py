@@ -205,7 +205,7 @@ def test_upload_through_one_app_then_delete_through_the_other(apps, clients, ser
 
     upload = tmp_path / "游泳馆.md"
     upload.write_text(POOL_MD, encoding="utf-8")
-    status, _ = first.predict(STAFF_PASSWORD, handle_file(str(upload)), False, api_name="/staff_upload")
+    status, _ = first.predict(STAFF_PASSWORD, handle_file(str(upload)), False, False, api_name="/staff_upload")
     assert "已添加 1 篇文章" in status
     assert (apps[0].settings.knowledge_dir / "uploads" / upload.name).is_file()
     answer = ask(first, POOL_QUESTION)

@@ -48,18 +48,21 @@ def test_round_trip_keeps_everything(store):
     assert record.condensed_query == answer.condensed_query
     assert record.answer == answer.text
     assert record.refused is False
-    assert record.citations[0]["article_id"] == "20170731-09"
-    assert record.citations[0]["sentence_end"] == 16
+    assert record.citations[0].article_id == "20170731-09"
+    assert record.citations[0].sentence_end == 16
     assert record.timings_ms == {"retrieve": 12.5, "total": 30.0}
     assert record.comment == "数字好像过时了"
     assert dt.datetime.strptime(record.created_at, "%Y-%m-%d %H:%M:%S").date() == dt.date.today()
 
 
-def test_accepts_the_answer_as_json(store):
-    store.add("up", make_answer(refused=True).to_dict())
+def test_only_an_answer_the_server_made_is_stored(store):
+    store.add("up", make_answer(refused=True))
     [record] = store.list()
     assert record.refused is True
-    assert record.citations == []
+    assert record.citations == ()
+    with pytest.raises(TypeError, match="Answer"):
+        store.add("up", make_answer().to_dict())
+    assert len(store.list()) == 1
 
 
 def test_update_and_delete(store):

@@ -8,7 +8,7 @@ import random
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import pytest
 from conftest import copy_index
@@ -30,6 +30,7 @@ DIBAO_QUESTION = "卫东区目前低保保障对象一共有多少户、多少�
 @dataclass
 class Writes:
     attempted: dict[str, str] = field(default_factory=dict)  # comment -> rating, recorded before sending
+    answers: dict[str, dict] = field(default_factory=dict)  # comment -> the answer (from /ask) it rates
     acknowledged: dict[str, int] = field(default_factory=dict)  # comment -> the id the client got back
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -40,8 +41,9 @@ def write_until_the_app_dies(client: Client, answer: dict, run: int, writer: int
         comment, rating = f"run{run}-writer{writer}-{n}", ("up", "down")[n % 2]
         with writes.lock:
             writes.attempted[comment] = rating
+            writes.answers[comment] = answer
         try:
-            feedback_id = client.predict(answer, rating, comment, api_name="/feedback")
+            feedback_id = client.predict(answer["answer_id"], rating, comment, api_name="/feedback")
         except Exception as exc:  # the app was killed under this request: the write is unacknowledged
             failures.append(exc)
             return
@@ -49,10 +51,11 @@ def write_until_the_app_dies(client: Client, answer: dict, run: int, writer: int
             writes.acknowledged[comment] = feedback_id
 
 
-def kill_while_writing(app, answer: dict, run: int, rng: random.Random, writes: Writes) -> int:
-    """Start the writers, SIGKILL the app a random moment after the first acknowledgement; returns how many
-    writes this run had acknowledged."""
+def kill_while_writing(app, run: int, rng: random.Random, writes: Writes) -> int:
+    """Ask once, start the writers rating that answer, SIGKILL the app a random moment after the first
+    acknowledgement; returns how many writes this run had acknowledged."""
     clients = [Client(app.url, verbose=False) for _ in range(WRITERS)]
+    answer = clients[0].predict(DIBAO_QUESTION, [], api_name="/ask")
     failures: list[BaseException] = []
     before = len(writes.acknowledged)
     threads = [threading.Thread(target=write_until_the_app_dies, args=(c, answer, run, w, writes, failures))
@@ -74,7 +77,7 @@ def kill_while_writing(app, answer: dict, run: int, rng: random.Random, writes: 
     return len(writes.acknowledged) - before
 
 
-def check_database(db, answer: dict, writes: Writes) -> int:
+def check_database(db, writes: Writes) -> int:
     """Integrity, every acknowledged row, and no partial or foreign row; returns the rows written but never
     acknowledged (committed just before the kill)."""
     with sqlite3.connect(db) as conn:
@@ -87,25 +90,25 @@ def check_database(db, answer: dict, writes: Writes) -> int:
         assert by_comment[comment].id == feedback_id
     for record in records:
         assert record.comment in writes.attempted, f"a row nobody wrote: {record.comment!r}"
+        answer = writes.answers[record.comment]
         whole = (record.rating, record.question, record.condensed_query, record.answer, record.refused,
-                 record.citations, record.timings_ms)
+                 [asdict(c) for c in record.citations], record.timings_ms)
         assert whole == (writes.attempted[record.comment], answer["question"], answer["condensed_query"],
                          answer["text"], answer["refused"], answer["citations"], answer["timings_ms"])
     return len(set(by_comment) - set(writes.acknowledged))
 
 
-def test_acknowledged_feedback_survives_sigkill(seed_settings, seed_index, assistant, tmp_path):
+def test_acknowledged_feedback_survives_sigkill(seed_settings, seed_index, tmp_path):
     settings = copy_index(seed_settings, tmp_path)
-    answer = assistant.ask(DIBAO_QUESTION).to_dict()
     writes = Writes()
     acknowledged, unacknowledged = [], 0
     for run in range(RUNS):
         # The same data folder every run: the app restarts on the database the previous kill left behind.
         app = start_app(settings, tmp_path / f"app-{run}.log", password=None)
         try:
-            acknowledged.append(kill_while_writing(app, answer, run, random.Random(SEED + run), writes))
+            acknowledged.append(kill_while_writing(app, run, random.Random(SEED + run), writes))
         finally:
             stop_app(app)  # only does something when the run failed before its kill
-        unacknowledged = check_database(settings.feedback_db, answer, writes)
+        unacknowledged = check_database(settings.feedback_db, writes)
     print(f"\nfeedback crash runs: acknowledged writes per run {acknowledged}, "
           f"stored but unacknowledged {unacknowledged}")

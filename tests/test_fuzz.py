@@ -23,7 +23,8 @@ from bot.config import ROOT
 from bot.feedback import FeedbackStore
 from bot.index import KnowledgeIndex
 from bot.knowledge import load_knowledge
-from bot.library import MAX_UPLOAD_BYTES, KnowledgeLibrary, LibraryError, safe_filename
+from bot.library import KnowledgeLibrary
+from bot.upload import MAX_UPLOAD_BYTES, LibraryError, safe_filename
 from bot.normalize import MAX_QUESTION_CHARS
 
 CASES: Counter[str] = Counter()  # cases run per test, reported when the module ends
@@ -139,12 +140,11 @@ class FeedbackLedger:
         self.store = FeedbackStore(path)
         self.expected: dict[int, tuple[str, str, str]] = {}
         for text in SQL[:3]:
-            self.add("down", {"question": text, "text": "抱歉。", "refused": True}, comment=text)
+            self.add("down", Answer(question=text, text="抱歉。", refused=True), comment=text)
 
-    def add(self, rating: str, answer: Answer | dict, comment: str) -> None:
-        data = answer.to_dict() if isinstance(answer, Answer) else answer
+    def add(self, rating: str, answer: Answer, comment: str) -> None:
         feedback_id = self.store.add(rating, answer, comment=comment)
-        self.expected[feedback_id] = (data["question"], data["text"], comment.strip())
+        self.expected[feedback_id] = (answer.question, answer.text, comment.strip())
 
     def check(self) -> None:
         rows = {r.id: (r.question, r.answer, r.comment) for r in self.store.list()}
@@ -333,8 +333,10 @@ def test_huge_lines_load_or_are_reported(tmp_path):
     (tmp_path / "huge-no-front-matter.md").write_text(line, encoding="utf-8")
     (tmp_path / "huge-title-only.txt").write_text(line, encoding="utf-8")
     load = load_knowledge(tmp_path)
-    assert sorted(a.path for a in load.articles) == ["huge-body.md", "huge-title.md"]
-    assert sorted(e.path for e in load.errors) == ["huge-no-front-matter.md", "huge-title-only.txt"]
+    assert sorted(a.path for a in load.articles) == ["huge-body.md"]
+    errors = {e.path: e.message for e in load.errors}
+    assert sorted(errors) == ["huge-no-front-matter.md", "huge-title-only.txt", "huge-title.md"]
+    assert "longer than" in errors["huge-title.md"] and "longer than" in errors["huge-title-only.txt"]
     assert len(next(a for a in load.articles if a.path == "huge-body.md").body) == len(line)
 
 

@@ -95,7 +95,8 @@ def test_page_dump_is_split_into_articles(library, index, scratch_settings):
 def test_reupload_of_the_same_file_replaces_it(library, index):
     library.add_file("hours.md", LIBRARY_MD.encode("utf-8"))
     before = {c.id for c in index.chunks() if c.article_id == "wd-test-library-hours"}
-    change = library.add_file("hours.md", LIBRARY_MD.replace("21点", "22点").encode("utf-8"))
+    change = library.add_file("hours.md", LIBRARY_MD.replace("21点", "22点").encode("utf-8"), replace=True)
+    assert change.action == "replaced" and change.message().startswith("已替换")
     after = [c for c in index.chunks() if c.article_id == "wd-test-library-hours"]
     assert change.chunks_removed >= 1
     assert not before & {c.id for c in after}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import threading
+from dataclasses import replace
 
 import gradio as gr
 import pytest
@@ -121,10 +122,10 @@ def test_concurrent_sessions_get_their_own_answers(app):
 
 def test_feedback_is_stored_and_shown_to_staff(app, client, tmp_path):
     answer = ask(client, DIBAO_QUESTION)
-    feedback_id = client.predict(answer, "down", "希望有最新的数字", api_name="/feedback")
+    feedback_id = client.predict(answer["answer_id"], "down", "希望有最新的数字", api_name="/feedback")
     record = next(r for r in FeedbackStore(app.settings.feedback_db).list() if r.id == feedback_id)
     assert (record.rating, record.comment, record.question) == ("down", "希望有最新的数字", DIBAO_QUESTION)
-    assert record.condensed_query and record.citations[0]["article_id"] == DIBAO_ARTICLE
+    assert record.condensed_query and record.citations[0].article_id == DIBAO_ARTICLE
     assert "total" in record.timings_ms
 
     review = client.predict(STAFF_PASSWORD, True, "", "", api_name="/staff_feedback")
@@ -137,7 +138,7 @@ def test_feedback_is_stored_and_shown_to_staff(app, client, tmp_path):
 
 def test_feedback_with_a_bad_rating_is_refused(client):
     with pytest.raises(AppError, match="up 或 down"):
-        client.predict(ask(client, DIBAO_QUESTION), "maybe", "", api_name="/feedback")
+        client.predict(ask(client, DIBAO_QUESTION)["answer_id"], "maybe", "", api_name="/feedback")
 
 
 STAFF_CALLS = [
@@ -163,7 +164,7 @@ def test_upload_without_the_password_stores_nothing(app, client, tmp_path):
     upload.write_text(NEW_ARTICLE_MD, encoding="utf-8")
     before = knowledge_files(app)
     with pytest.raises(AppError, match="口令不正确"):
-        client.predict("wrong", handle_file(str(upload)), False, api_name="/staff_upload")
+        client.predict("wrong", handle_file(str(upload)), False, False, api_name="/staff_upload")
     assert knowledge_files(app) == before
     assert NEW_ARTICLE not in cited_articles(ask(client, LIBRARY_QUESTION))
 
@@ -179,7 +180,7 @@ def test_staff_browse_and_read(client):
 def test_staff_upload_then_delete(app, client, tmp_path):
     upload = tmp_path / "图书馆夜间开放.md"
     upload.write_text(NEW_ARTICLE_MD, encoding="utf-8")
-    status, table = client.predict(STAFF_PASSWORD, handle_file(str(upload)), False, api_name="/staff_upload")
+    status, table = client.predict(STAFF_PASSWORD, handle_file(str(upload)), False, False, api_name="/staff_upload")
     assert "已添加 1 篇文章" in status
     assert NEW_ARTICLE in [row[0] for row in table["data"]]
     assert (app.settings.knowledge_dir / "uploads" / upload.name).is_file()
@@ -199,7 +200,7 @@ def test_staff_upload_of_a_bad_file_is_refused(app, client, tmp_path):
     upload.write_bytes(NEW_ARTICLE_MD.encode("gbk"))
     before = knowledge_files(app)
     with pytest.raises(AppError, match="不是 UTF-8 编码"):
-        client.predict(STAFF_PASSWORD, handle_file(str(upload)), False, api_name="/staff_upload")
+        client.predict(STAFF_PASSWORD, handle_file(str(upload)), False, False, api_name="/staff_upload")
     assert knowledge_files(app) == before
 
 
@@ -277,14 +278,14 @@ def test_empty_chat_input_asks_nothing(seed_index, seed_settings):
 def test_rendered_html_escapes_all_text():
     payload = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
     answer = scripted_answer(payload)
-    citation = {**answer.citations[0].__dict__, "title": payload, "text": payload + "。", "passage_start": 0,
-                "passage_end": len(payload) + 1, "sentence_start": 0, "sentence_end": len(payload) + 1}
-    data = {**answer.to_dict(), "text": payload + "[1]", "notice": payload, "citations": [citation]}
+    citation = replace(answer.citations[0], title=payload, text=payload + "。", passage_start=0,
+                       passage_end=len(payload) + 1, sentence_start=0, sentence_end=len(payload) + 1)
+    data = replace(answer, text=payload + "[1]", notice=payload, citations=[citation])
     article = Article(id="x", title=payload, subtitle=payload, body=payload + "。", reporters=(payload,))
-    record = FeedbackRecord(1, "2026-01-01 08:00:00", "down", payload, payload, payload, False, [citation], {},
+    record = FeedbackRecord(1, "2026-01-01 08:00:00", "down", payload, payload, payload, False, (citation,), {},
                             payload)
-    pages = [user_html(payload), answer_html(data, 0), answer_html({**data, "refused": True, "office": payload}, 0),
+    pages = [user_html(payload), answer_html(data, 0), answer_html(replace(data, refused=True, office=payload), 0),
              article_html(article, citation), feedback_html([record])]
     for page in pages:
         assert "<img" not in page and "<script" not in page
-        assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in page
+        assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in page

@@ -15,6 +15,7 @@ from bot.config import ROOT, Settings
 
 STAFF_PASSWORD = "卫东-staff-2017"  # not ASCII: the comparison must work on any text
 START_TIMEOUT = 120
+UNTHROTTLED = 1_000_000
 
 
 @dataclass
@@ -34,9 +35,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def app_env(settings: Settings, password: str | None) -> dict[str, str]:
+def app_env(settings: Settings, password: str | None, rate_limit: int = 0,
+            lockout_after: int = UNTHROTTLED) -> dict[str, str]:
+    """The app's environment. The suite's clients all come from 127.0.0.1, so the per-client rate limit and
+    the staff lockout are out of the way unless a test is about them."""
     env = {**os.environ, "BOT_KNOWLEDGE_DIR": str(settings.knowledge_dir), "BOT_INDEX_DIR": str(settings.index_dir),
            "BOT_DATA_DIR": str(settings.data_dir), "BOT_STAFF_PASSWORD": password or "",
+           "BOT_RATE_LIMIT": str(rate_limit), "BOT_STAFF_LOCKOUT_AFTER": str(lockout_after),
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False",
            "GRADIO_ANALYTICS_ENABLED": "False", "NO_PROXY": "127.0.0.1,localhost"}
     # The tests exercise the default extractive path against the local index, whatever the caller's shell says.
@@ -45,13 +50,14 @@ def app_env(settings: Settings, password: str | None) -> dict[str, str]:
     return env
 
 
-def start_app(settings: Settings, log_path: Path, password: str | None = STAFF_PASSWORD) -> RunningApp:
+def start_app(settings: Settings, log_path: Path, password: str | None = STAFF_PASSWORD,
+              rate_limit: int = 0, lockout_after: int = UNTHROTTLED) -> RunningApp:
     """Start ``app.py`` on a free port and wait until it serves its config; fail with the server log if not."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     with open(log_path, "wb") as log:
         process = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT,
-                                   env=app_env(settings, password), stdout=log, stderr=subprocess.STDOUT)
+                                   env=app_env(settings, password, rate_limit, lockout_after), stdout=log, stderr=subprocess.STDOUT)
     app = RunningApp(url, settings, process, log_path)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:

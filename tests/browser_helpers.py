@@ -1,0 +1,56 @@
+"""Debian's Chromium through Playwright (sync API): one browser session on the app's page."""
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+from webapp_helpers import STAFF_PASSWORD
+
+from bot.config import ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SHOTS = ROOT / "artifacts" / "screenshots"
+ANSWER_TIMEOUT = 30_000
+
+
+class Visit:
+    """One browser session on the page, recording any dialog an injected script might open."""
+
+    def __init__(self, browser, url: str):
+        self.context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000})
+        self.page: Page = self.context.new_page()
+        self.dialogs: list[str] = []
+        self.page.on("dialog", self._dialog)
+        self.page.goto(url)
+        expect(self.page.locator("#wd-question textarea")).to_be_visible(timeout=ANSWER_TIMEOUT)
+
+    def _dialog(self, dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def ask(self, question: str):
+        """Send a question and return the bot message that answers it, once the answer is final."""
+        answers = self.page.locator("#wd-chat [data-testid='bot']")
+        count = answers.count()
+        self.page.locator("#wd-question textarea").fill(question)
+        self.page.locator("#wd-question textarea").press("Enter")
+        return self.final_answer(count)
+
+    def final_answer(self, previous: int):
+        answer = self.page.locator("#wd-chat [data-testid='bot']").nth(previous)
+        expect(answer.locator(".wd-answer, .wd-refusal, .wd-error")).to_be_visible(timeout=ANSWER_TIMEOUT)
+        expect(answer.locator(".wd-thinking")).to_have_count(0, timeout=ANSWER_TIMEOUT)
+        return answer
+
+    def xss_fired(self) -> bool:
+        return self.page.evaluate("() => window.__xss !== undefined") or bool(self.dialogs)
+
+    def staff_login(self) -> None:
+        self.page.get_by_role("tab", name="工作人员").click()
+        self.page.locator("#wd-staff-password input").fill(STAFF_PASSWORD)
+
+    def shot(self, name: str) -> None:
+        self.page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
+
+    def close(self) -> None:
+        self.context.close()

@@ -1,0 +1,363 @@
+"""Attacks on the bot, one test each, as an outsider (or a careless file) would try them against 127.0.0.1.
+
+Read top to bottom, this file is the list of what the bot defends against (README, "Security"):
+1. stored XSS into the staff view through /feedback          7. oversized feedback, floods of calls
+2. feedback rows that break the staff review for everyone     8. spreadsheet formulas in the exported CSV
+3. a YAML alias bomb in a knowledge file                      9. a README.md upload taken for an article
+4. guessing the staff password                               10. two uploads silently colliding on one name
+5. SIGKILL during an upload                                   11. wrong types and binary junk sent to /ask
+6. forged log lines from user text                            12. the open upload route and a lasting export link
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, Visit
+from conftest import copy_index
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from playwright.sync_api import expect, sync_playwright
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+from webapp_helpers import STAFF_PASSWORD, start_app, stop_app
+
+from bot import upload, web
+from bot.answer import Answer
+from bot.config import ROOT
+from bot.feedback import FeedbackStore
+from bot.index import KnowledgeIndex
+from bot.knowledge import load_knowledge, parse_article, ArticleFileError
+from bot.library import KnowledgeLibrary
+from bot.logs import OneLineFilter
+from bot.upload import LibraryError
+
+pytestmark = pytest.mark.slow
+
+DIBAO_QUESTION = "卫东区目前低保保障对象一共有多少户、多少人？"
+XSS = '<img src=x onerror="document.title=\'XSS\';window.__xss=1">'
+BAD_CITATIONS = ['[{}]', '"abc"', '{"a": 1}', '[1, 2]', 'not json', '[{"n": "<b>1</b>"}]']
+FORGED = "2026-12-01 00:00:00,000 WARNING bot.web: FORGED LOG LINE"
+BOMB = textwrap.dedent("""\
+    ---
+    a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+    b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+    c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+    d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+    e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+    f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+    title: *f
+    ---
+    正文。
+    """)
+ARTICLE_MD = """---
+id: {id}
+title: {title}
+date: 2018-08-15
+---
+
+2018年以来,卫东区社区图书馆每周三和周五晚上开放到21点,全区共有12家社区图书馆参加夜间开放。
+"""
+
+
+@pytest.fixture(scope="module")
+def app(seed_settings, seed_index, tmp_path_factory):
+    """Staff enabled; rate limit and lockout out of the way (they have an app of their own below)."""
+    base = tmp_path_factory.mktemp("security")
+    running = start_app(copy_index(seed_settings, base), base / "app.log")
+    yield running
+    stop_app(running)
+
+
+@pytest.fixture(scope="module")
+def client(app) -> Client:
+    return Client(app.url, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def strict_app(seed_settings, seed_index, tmp_path_factory):
+    """The defaults an operator gets: 5 wrong passwords lock a client out; here 5 questions a minute."""
+    base = tmp_path_factory.mktemp("security-strict")
+    running = start_app(copy_index(seed_settings, base), base / "app.log", rate_limit=5, lockout_after=5)
+    yield running
+    stop_app(running)
+
+
+def plant_rows(db, citations: list[str], question: str = XSS) -> None:
+    """Rows as an older version (or a direct database write) could have left them."""
+    with sqlite3.connect(db) as conn:
+        conn.executemany("INSERT INTO feedback (created_at, rating, question, condensed_query, answer, refused,"
+                         " citations, timings_ms, comment) VALUES ('2026-11-30 10:00:00', 'down', ?, '', ?, 0, ?,"
+                         " '{}', ?)", [(question, XSS, c, XSS) for c in citations])
+
+
+# ---- 1. stored XSS into the staff view ------------------------------------------------------------------------
+
+def test_feedback_takes_no_client_made_answer(client):
+    answer = client.predict(DIBAO_QUESTION, [], api_name="/ask")
+    answer["citations"][0]["n"] = XSS
+    with pytest.raises(AppError, match="answer_id"):
+        client.predict(answer, "down", "", api_name="/feedback")
+    with pytest.raises(AppError, match="answer_id"):
+        client.predict("made-up-id", "down", "", api_name="/feedback")
+
+
+def test_planted_script_stays_inert_in_the_staff_review(app, client):
+    answer = client.predict(DIBAO_QUESTION, [], api_name="/ask")
+    client.predict(answer["answer_id"], "down", XSS, api_name="/feedback")
+    stored = json.dumps([{**answer["citations"][0], "n": 1, "title": XSS, "text": XSS}], ensure_ascii=False)
+    plant_rows(app.settings.feedback_db, [stored])
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        visit = Visit(browser, app.url)
+        visit.staff_login()
+        visit.page.locator("#wd-staff-feedback-btn").click()
+        review = visit.page.locator("#wd-staff-feedback table")
+        expect(review).to_be_visible(timeout=30_000)
+        expect(review).to_contain_text("<img src=x")  # shown as text, not run
+        assert not visit.xss_fired() and visit.page.title() != "XSS"
+        visit.close()
+        browser.close()
+
+
+# ---- 2. feedback rows that would break the review for everyone -------------------------------------------------
+
+def test_bad_stored_rows_never_stop_the_review_or_export(app, client):
+    answer = client.predict(DIBAO_QUESTION, [], api_name="/ask")
+    good = client.predict(answer["answer_id"], "down", "正常的一条反馈", api_name="/feedback")
+    plant_rows(app.settings.feedback_db, BAD_CITATIONS, question="坏数据")
+    review = client.predict(STAFF_PASSWORD, False, "", "", api_name="/staff_feedback")
+    assert "正常的一条反馈" in review and review.count("坏数据") == len(BAD_CITATIONS)
+    assert "<b>" not in review
+    exported = client.predict(STAFF_PASSWORD, False, "", "", api_name="/staff_export")
+    with open(exported, encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert str(good) in {row["编号"] for row in rows}
+    assert sum(row["问题"] == "坏数据" for row in rows) == len(BAD_CITATIONS)
+
+
+# ---- 3. YAML alias bomb ----------------------------------------------------------------------------------------
+
+def test_alias_bomb_is_refused_at_once():
+    started = time.perf_counter()
+    with pytest.raises(ArticleFileError, match="aliases"):
+        parse_article(BOMB, "bomb.md")
+    assert time.perf_counter() - started < 5  # generous: expanding the bomb takes minutes
+
+
+def test_alias_bomb_upload_is_refused_and_the_app_keeps_answering(app, client, tmp_path):
+    path = tmp_path / "bomb.md"
+    path.write_text(BOMB, encoding="utf-8")
+    with pytest.raises(AppError, match="aliases"):
+        client.predict(STAFF_PASSWORD, handle_file(str(path)), False, False, api_name="/staff_upload")
+    assert not (app.settings.knowledge_dir / "uploads" / "bomb.md").exists()
+    assert "3622" in client.predict(DIBAO_QUESTION, [], api_name="/ask")["text"]
+
+
+def test_ingest_reports_the_bomb_and_finishes(scratch_settings):
+    (scratch_settings.knowledge_dir / "bomb.md").write_text(BOMB, encoding="utf-8")
+    env = {**os.environ, "BOT_KNOWLEDGE_DIR": str(scratch_settings.knowledge_dir),
+           "BOT_INDEX_DIR": str(scratch_settings.index_dir), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "bot", "ingest"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 1 and "bomb.md" in done.stderr and "aliases" in done.stderr
+
+
+def test_field_lengths_are_capped():
+    with pytest.raises(ArticleFileError, match="title is longer than"):
+        parse_article(ARTICLE_MD.format(id="long", title="长" * 1000), "long.md")
+
+
+def test_an_upload_that_parses_too_long_is_abandoned(monkeypatch):
+    monkeypatch.setattr(upload, "PARSE_SECONDS", 1e-6)
+    with pytest.raises(LibraryError, match="没能解析完"):
+        upload.parse_upload("slow.md", ARTICLE_MD.format(id="slow", title="慢").encode(), as_page=False)
+
+
+# ---- 4. guessing the staff password ----------------------------------------------------------------------------
+
+def test_five_wrong_passwords_lock_the_client_out(strict_app):
+    client = Client(strict_app.url, verbose=False)
+    for _ in range(5):
+        with pytest.raises(AppError, match="口令不正确"):
+            client.predict("guess", "", api_name="/staff_articles")
+    with pytest.raises(AppError, match="错误次数过多"):
+        client.predict(STAFF_PASSWORD, "", api_name="/staff_articles")  # the right one, too late
+    log = strict_app.log()
+    assert log.count("wrong password") == 5 and log.count("127.0.0.1: wrong password") == 5
+    assert "locked out" in log and "Traceback" not in log
+
+
+# ---- 5. SIGKILL during an upload -------------------------------------------------------------------------------
+
+UPLOADER = """
+import sys
+from pathlib import Path
+from bot.config import Settings
+from bot.index import KnowledgeIndex
+from bot.library import KnowledgeLibrary
+settings = Settings.from_env()
+library = KnowledgeLibrary(settings, KnowledgeIndex.open(settings))
+print("ready", flush=True)
+library.add_file("big.md", Path(sys.argv[1]).read_bytes())
+print("done", flush=True)
+"""
+
+
+def big_article() -> str:
+    paragraphs = [f"第{i}段：卫东区第{i}个便民服务点设在第{i}社区，每天早上8点开门，提供{i}项服务，联系人是第{i}位网格员。"
+                  * 3 for i in range(1, 41)]
+    return "---\nid: wd-big-upload\ntitle: 卫东区便民服务点一览\n---\n\n" + "\n\n".join(paragraphs) + "\n"
+
+
+@pytest.mark.parametrize("run", range(2))
+def test_upload_killed_midway_leaves_file_and_chunks_both_or_neither(scratch_settings, seed_index, tmp_path, run):
+    source = tmp_path / "big.md"
+    source.write_text(big_article(), encoding="utf-8")
+    env = {**os.environ, "BOT_KNOWLEDGE_DIR": str(scratch_settings.knowledge_dir),
+           "BOT_INDEX_DIR": str(scratch_settings.index_dir), "HF_HUB_OFFLINE": "1"}
+    child = subprocess.Popen([sys.executable, "-c", UPLOADER, str(source)], cwd=ROOT, env=env,
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "ready"
+    time.sleep(random.Random(run).uniform(0.5, 3.0))  # inside the embedding of ~40 chunks
+    child.send_signal(signal.SIGKILL)
+    child.wait(30)
+
+    library = KnowledgeLibrary(scratch_settings, KnowledgeIndex(scratch_settings, seed_index.embeddings))
+    assert library.recover() == ["uploads/big.md"] or (scratch_settings.knowledge_dir / "uploads/big.md").exists()
+    on_disk = (scratch_settings.knowledge_dir / "uploads" / "big.md").exists()
+    indexed = [c for c in library.index.chunks() if c.article_id == "wd-big-upload"]
+    listed = any(a.id == "wd-big-upload" for a in library.articles())
+    assert on_disk == listed == bool(indexed)
+    assert not list(scratch_settings.knowledge_dir.rglob("*.part"))
+
+
+# ---- 6. forged log lines ---------------------------------------------------------------------------------------
+
+def test_a_record_is_one_line_whatever_it_quotes():
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.addFilter(OneLineFilter())
+    logger = logging.getLogger("test-security-forge")
+    logger.addHandler(handler)
+    try:
+        logger.warning("upload of %s", f"x\n{FORGED}\r\u2028")
+    finally:
+        logger.removeHandler(handler)
+    assert out.getvalue().count("\n") == 1 and "\\n" + FORGED in out.getvalue()
+
+
+def test_a_title_cannot_forge_a_line_in_the_app_log(app, client, tmp_path):
+    path = tmp_path / "forge.md"
+    path.write_text(ARTICLE_MD.format(id="wd-forge", title=json.dumps("夜间开放\n" + FORGED)), encoding="utf-8")
+    client.predict(STAFF_PASSWORD, handle_file(str(path)), False, False, api_name="/staff_upload")
+    assert not any(line.startswith(FORGED) for line in app.log().splitlines())
+    assert FORGED in app.log()
+
+
+# ---- 7. oversized feedback and floods ------------------------------------------------------------------------
+
+def test_oversized_comment_is_refused(client):
+    answer = client.predict(DIBAO_QUESTION, [], api_name="/ask")
+    with pytest.raises(AppError, match="最多 1000 个字"):
+        client.predict(answer["answer_id"], "down", "长" * 5_000_000, api_name="/feedback")
+
+
+def test_questions_per_client_are_limited(strict_app):
+    client = Client(strict_app.url, verbose=False)
+    for _ in range(5):
+        client.predict(DIBAO_QUESTION, [], api_name="/ask")
+    with pytest.raises(AppError, match="太频繁"):
+        client.predict(DIBAO_QUESTION, [], api_name="/ask")
+    assert "rate limit: 127.0.0.1" in strict_app.log()
+
+
+# ---- 8. formulas in the CSV export ---------------------------------------------------------------------------
+
+def test_exported_cells_never_start_a_formula(tmp_path):
+    store = FeedbackStore(tmp_path / "feedback.sqlite")
+    store.add("down", Answer(question='=HYPERLINK("http://evil","点我")', text="+1", refused=True),
+              comment="@SUM(1+1)")
+    [row] = list(csv.DictReader(io.StringIO(store.export_csv())))
+    assert row["问题"] == '\'=HYPERLINK("http://evil","点我")'
+    assert row["回答"] == "'+1" and row["评论"] == "'@SUM(1+1)"
+
+
+# ---- 9. README.md is never an article --------------------------------------------------------------------------
+
+def test_readme_upload_is_refused_and_ingest_skips_it(scratch_settings, seed_index):
+    library = KnowledgeLibrary(scratch_settings, seed_index)
+    with pytest.raises(LibraryError, match="说明文件"):
+        library.add_file("README.md", ARTICLE_MD.format(id="readme", title="说明").encode())
+    (scratch_settings.knowledge_dir / "uploads").mkdir(exist_ok=True)
+    (scratch_settings.knowledge_dir / "uploads" / "ReadMe.md").write_text(ARTICLE_MD.format(id="r", title="说明"))
+    assert all(a.id != "r" for a in load_knowledge(scratch_settings.knowledge_dir).articles)
+
+
+# ---- 10. uploads colliding on one name ------------------------------------------------------------------------
+
+def test_a_second_upload_under_the_same_name_needs_replace(scratch_settings, seed_index):
+    library = KnowledgeLibrary(scratch_settings, seed_index)
+    library.add_file("../../x.md", ARTICLE_MD.format(id="wd-x", title="第一版").encode())
+    with pytest.raises(LibraryError, match="x.md，这个文件已经存在"):
+        library.add_file("x.MD", ARTICLE_MD.format(id="wd-x", title="第二版").encode())
+    assert library.article("wd-x").title == "第一版"
+    change = library.add_file("x.MD", ARTICLE_MD.format(id="wd-x", title="第二版").encode(), replace=True)
+    assert change.message().startswith("已替换") and library.article("wd-x").title == "第二版"
+    library.delete("wd-x")
+
+
+# ---- 11. wrong types and junk to /ask -------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("question", "history", "message"), [
+    (42, [], "必须是一段文字"),
+    ([["嵌套"]], [], "必须是一段文字"),
+    (DIBAO_QUESTION, [["只有一半"]], "对话历史格式不对"),
+    (DIBAO_QUESTION, [[1, 2]], "对话历史格式不对"),
+    (DIBAO_QUESTION, "不是列表", "对话历史格式不对"),
+], ids=["number", "nested-list", "half-turn", "numbers-in-turn", "history-string"])
+def test_wrong_types_get_a_clear_message(client, question, history, message):
+    with pytest.raises(AppError, match=message):
+        client.predict(question, history, api_name="/ask")
+
+
+def test_binary_junk_is_refused(client):
+    answer = client.predict(bytes(range(256)).decode("latin-1"), [], api_name="/ask")
+    assert answer["refused"] is True and answer["citations"] == [] and "乱码" in answer["text"]
+
+
+# ---- 12. the upload route and the export link ------------------------------------------------------------------
+
+def test_without_staff_the_upload_route_is_closed(seed_settings):
+    options = web.launch_options(seed_settings.with_(staff_password=None))
+    [middleware] = options["app_kwargs"]["middleware"]
+    page = Starlette(routes=[Route("/gradio_api/upload", lambda r: PlainTextResponse("stored"), methods=["POST"]),
+                             Route("/gradio_api/info", lambda r: PlainTextResponse("ok"))],
+                     middleware=[middleware])
+    with TestClient(page) as http:
+        assert http.post("/gradio_api/upload", files={"files": ("x.md", b"x")}).status_code == 403
+        assert http.get("/gradio_api/info").text == "ok"
+    assert web.launch_options(seed_settings.with_(staff_password="x"))["app_kwargs"]["middleware"] == []
+
+
+def test_an_exported_csv_does_not_outlive_its_expiry(seed_settings, seed_index, monkeypatch, tmp_path):
+    monkeypatch.setattr(web, "EXPORT_SECONDS", 0.2)
+    app = web.WebApp(type("Stub", (), {"index": seed_index})(),
+                     seed_settings.with_(staff_password=STAFF_PASSWORD, data_dir=tmp_path))
+    exported = app.staff_export(STAFF_PASSWORD, False, "", "")
+    assert os.path.exists(exported)
+    time.sleep(1.0)
+    assert not os.path.exists(exported)
