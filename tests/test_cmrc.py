@@ -114,3 +114,15 @@ def test_locate_takes_the_occurrence_nearest_the_stated_offset():
     assert locate(body, "甲乙", 5) == 4
     assert locate(body, "甲乙", 0) == 0
     assert locate(body, "丁", 0) is None
+
+
+def test_command_line_writes_both_and_reports_counts(built, tmp_path, capsys):
+    from bot.cli import main
+
+    assert main(["import-cmrc", str(built["data"]), "--out", str(tmp_path / "k"),
+                 "--questions", str(tmp_path / "q.jsonl")]) == 0
+    out = capsys.readouterr().out
+    assert "articles written to" in out and "questions written to" in out
+    assert (tmp_path / "q.jsonl").is_file() and list((tmp_path / "k" / SUBFOLDER).glob("cmrc-dev-*.md"))
+    assert main(["import-cmrc", str(tmp_path / "missing.json"), "--out", str(tmp_path / "k"),
+                 "--questions", str(tmp_path / "q.jsonl")]) == 2
