@@ -4,7 +4,7 @@ VENV_OK := .venv/.installed-stamp
 HOST    ?= 127.0.0.1
 PORT    ?= 7860
 
-.PHONY: run test index eval bench bench-ingest load browser clean
+.PHONY: run test index eval eval-cmrc bench bench-ingest load browser clean
 
 $(VENV_OK): pyproject.toml
 	python3 -m venv .venv
@@ -32,6 +32,12 @@ eval: $(VENV_OK)
 	$(PY) -m bot eval eval/questions.jsonl --out eval/out/seed
 	$(PY) -m bot import-corpus --out bench/out/knowledge-all --with-seed
 	$(PY) -m bot eval eval/scale_questions.jsonl --out eval/out/scale --knowledge bench/out/knowledge-all --index bench/out/index-all
+
+# CMRC 2018 (../shared/corpora/cmrc2018): the knowledge folder is rebuilt from the CC BY-SA data each time and stays
+# in eval/out/ (never committed); the question file it writes is the committed one, byte for byte.
+eval-cmrc: $(VENV_OK)
+	$(PY) -m bot import-cmrc --out eval/out/cmrc-knowledge --questions eval/cmrc_questions.jsonl
+	$(PY) -m bot eval eval/cmrc_questions.jsonl --out eval/out/cmrc --knowledge eval/out/cmrc-knowledge --index eval/out/cmrc-index
 
 bench-ingest: $(VENV_OK)
 	$(PY) -m bench.ingest --docs 1000

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import NEWS_SAMPLE, Settings
+from .config import CMRC2018, NEWS_SAMPLE, Settings
 
 
 def _settings(args) -> Settings:
@@ -47,6 +47,23 @@ def cmd_import_corpus(args) -> int:
         shutil.copytree(_settings(args).knowledge_dir, out_dir, dirs_exist_ok=True)
     written = write_corpus_knowledge(corpus, out_dir / "xinhua", limit=args.limit)
     print(f"{written} corpus documents written to {out_dir / 'xinhua'}" + (" (seed knowledge copied)" if args.with_seed else ""))
+    return 0
+
+
+def cmd_import_cmrc(args) -> int:
+    from .cmrc import build
+
+    data = Path(args.data)
+    if not data.is_file():
+        print(f"error: CMRC file not found: {data}", file=sys.stderr)
+        return 2
+    built = build(data, Path(args.out), Path(args.questions))
+    print(f"{built.knowledge_articles} articles written to {Path(args.out)}, {built.held_out_articles} held out")
+    for (split, category), count in sorted(built.questions.items()):
+        print(f"  {split:4} {category:9} {count} questions")
+    for reason, count in sorted(built.skipped.items()):
+        print(f"  skipped {count} questions: {reason}")
+    print(f"questions written to {args.questions}")
     return 0
 
 
@@ -145,6 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="only the first N documents")
     p.add_argument("--with-seed", action="store_true", help="also copy the seed knowledge folder into <out>")
     p.set_defaults(func=cmd_import_corpus)
+
+    p = sub.add_parser("import-cmrc", help="CMRC 2018 as an eval set: a knowledge folder and a question file")
+    p.add_argument("data", nargs="?", default=str(CMRC2018 / "cmrc2018_dev.json"), help="default: BOT_CMRC2018")
+    p.add_argument("--out", required=True, help="knowledge folder to write (articles go to <out>/cmrc2018)")
+    p.add_argument("--questions", required=True, help="question file (JSON Lines) to write")
+    p.set_defaults(func=cmd_import_cmrc)
 
     p = sub.add_parser("ingest", help="build or update the index from the knowledge folder")
     p.add_argument("--rebuild", action="store_true", help="drop the index first (needed to switch models)")

@@ -35,6 +35,8 @@ def _env_float(name: str, default: float) -> float:
 
 # The Chinese news sample behind the scale question set, benchmarks and robustness tests (not the bot's knowledge).
 NEWS_SAMPLE = Path(_env("NEWS_SAMPLE") or ROOT.parent / "shared" / "corpora" / "xinhua-news-sample")
+# CMRC 2018 (SQuAD-style JSON), the source of the CMRC question set: read from here, never copied into the repo.
+CMRC2018 = Path(_env("CMRC2018") or ROOT.parent / "shared" / "corpora" / "cmrc2018")
 
 
 @dataclass(frozen=True)

@@ -135,8 +135,10 @@ def evidence(passage: Passage) -> str:
 
 
 def claim_terms(claim: str, keyword: KeywordIndex) -> dict[str, float]:
-    """Idf-weighted terms, the source-age phrase left out; single characters only when the index knows them."""
-    return {t: keyword.idf(t) for t in set(tokenize(SOURCE_AGE.sub("", normalize(claim))))
+    """Idf-weighted terms, the source-age phrase left out; single characters only when the index knows them.
+    De-duplicated in text order, not through a set: term_support sums these floats in dict order, and an order
+    that follows the hash seed can move a sum across MIN_TERM_SUPPORT by its last bit."""
+    return {t: keyword.idf(t) for t in dict.fromkeys(tokenize(SOURCE_AGE.sub("", normalize(claim))))
             if len(t) > 1 or t.isdigit() or keyword.document_frequency(t) > 0}
 
 

@@ -2,6 +2,7 @@
 
 eval/questions.jsonl        questions grounded in the seed page (000_d8e10ae50a9c1096.txt)
 eval/scale_questions.jsonl  needle-in-a-haystack questions over the xinhua news sample (BOT_NEWS_SAMPLE)
+eval/cmrc_questions.jsonl   CMRC 2018 questions, exactly as `python -m bot import-cmrc` writes them (BOT_CMRC2018)
 
 Evidence strings are compared with all whitespace removed, which also joins the print dump's
 column breaks ("背街小" / "巷" -> "背街小巷").
@@ -16,12 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import NEWS_SAMPLE
+from bot.cmrc import build
+from bot.config import CMRC2018, NEWS_SAMPLE
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT / "eval"
 QUESTIONS = EVAL / "questions.jsonl"
 SCALE_QUESTIONS = EVAL / "scale_questions.jsonl"
+CMRC_QUESTIONS = EVAL / "cmrc_questions.jsonl"
 SEED_NAME = "000_d8e10ae50a9c1096.txt"
 CORPUS = NEWS_SAMPLE
 CORPUS_FILES = ("part-1.txt", "part-2.txt")
@@ -126,6 +129,11 @@ def scale_questions() -> tuple[dict, ...]:
     return tuple(load(SCALE_QUESTIONS))
 
 
+@lru_cache(maxsize=None)
+def cmrc_questions() -> tuple[dict, ...]:
+    return tuple(load(CMRC_QUESTIONS))
+
+
 def item_of(pos: int) -> str:
     seed = seed_text()
     starts = [(seed.find(anchor), name) for name, anchor in ITEM_ANCHORS]
@@ -143,8 +151,9 @@ def sentences_with(evidence: str) -> list[str]:
 
 # ---------------------------------------------------------------- format, both files
 
-@pytest.mark.parametrize("path,extra", [(QUESTIONS, {}), (SCALE_QUESTIONS, {"doc": str})],
-                         ids=["questions", "scale_questions"])
+@pytest.mark.parametrize("path,extra", [(QUESTIONS, {}), (SCALE_QUESTIONS, {"doc": str}),
+                                        (CMRC_QUESTIONS, {"doc": str})],
+                         ids=["questions", "scale_questions", "cmrc_questions"])
 def test_rows_have_required_fields_with_types(path, extra):
     rows = load(path)
     assert rows, f"{path} is empty"
@@ -176,14 +185,14 @@ def test_rows_have_required_fields_with_types(path, extra):
 
 
 def test_ids_unique_within_and_across_files():
-    ids = [r["id"] for r in questions()] + [r["id"] for r in scale_questions()]
+    ids = [r["id"] for r in questions() + scale_questions() + cmrc_questions()]
     dup = [i for i, c in Counter(ids).items() if c > 1]
     assert not dup, f"duplicate ids: {dup}"
 
 
 def test_no_duplicate_questions():
     keys = [(r["question"], json.dumps(r.get("history"), ensure_ascii=False))
-            for r in questions() + scale_questions()]
+            for r in questions() + scale_questions() + cmrc_questions()]
     dup = [k[0] for k, c in Counter(keys).items() if c > 1]
     assert not dup, f"duplicate questions: {dup}"
 
@@ -355,3 +364,27 @@ def test_scale_unanswerables_are_absent():
             hits = [k for k, v in lines.items() if subject in v]
             assert len(hits) == 1, f"{r['id']}: subject {subject!r} in {hits[:5]}"
             assert not [t for t in terms if t in lines[hits[0]]], f"{r['id']}: {hits[0]} states it"
+
+
+# ---------------------------------------------------------------- eval/cmrc_questions.jsonl
+
+def test_cmrc_file_is_what_import_cmrc_writes(tmp_path):
+    fresh = tmp_path / "cmrc_questions.jsonl"
+    build(CMRC2018 / "cmrc2018_dev.json", tmp_path / "knowledge", fresh)
+    assert fresh.read_bytes() == CMRC_QUESTIONS.read_bytes(), "rerun `python -m bot import-cmrc` (see eval/README.md)"
+
+
+def test_cmrc_splits_by_article_with_a_realistic_mix():
+    rows = cmrc_questions()
+    split_of = defaultdict(set)
+    counts = defaultdict(Counter)
+    for r in rows:
+        assert r["category"] == ("cmrc" if r["answerable"] else "cmrc-none"), r["id"]
+        split_of[r["doc"]].add(r["split"])
+        counts[r["split"]][r["answerable"]] += 1
+    assert all(len(s) == 1 for s in split_of.values()), "an article in both dev and test"
+    test, dev = counts["test"], counts["dev"]
+    assert sum(test.values()) >= 300
+    assert 0.35 <= sum(dev.values()) / len(rows) <= 0.5
+    for c in (test, dev):
+        assert 0.1 <= c[False] / (c[True] + c[False]) <= 0.3, f"near-miss share {dict(c)}"
