@@ -28,9 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     args = parse_args(settings, argv)
 
-    from bot.chat import Assistant
-    from bot.index import IndexMismatchError
-    from bot.web import build_app, launch_options
+    from bot.answer.assistant import Assistant
+    from bot.search.index import IndexMismatchError
+    from bot.interfaces.web import build_app, launch_options
 
     try:
         assistant = Assistant(settings)

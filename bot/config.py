@@ -93,6 +93,11 @@ class Settings:
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
 
+    def with_paths(self, knowledge: str | None = None, index: str | None = None) -> "Settings":
+        """The command line's --knowledge/--index over the environment's folders."""
+        return replace(self, knowledge_dir=Path(knowledge) if knowledge else self.knowledge_dir,
+                       index_dir=Path(index) if index else self.index_dir)
+
     @property
     def llm_enabled(self) -> bool:
         return bool(self.llm_base_url and self.llm_model)

@@ -37,8 +37,8 @@ def seed_copy(base: Path) -> Settings:
 
 
 def build_index(settings: Settings):
-    from bot.index import KnowledgeIndex
-    from bot.knowledge import load_knowledge
+    from bot.search.index import KnowledgeIndex
+    from bot.knowledge.articles import load_knowledge
 
     index = KnowledgeIndex.open(settings)
     index.sync(load_knowledge(settings.knowledge_dir), progress=False)
@@ -69,7 +69,7 @@ def fake_index(fake_settings):
 
 @pytest.fixture(scope="session")
 def assistant(seed_settings, seed_index):
-    from bot.chat import Assistant
+    from bot.answer.assistant import Assistant
 
     return Assistant(seed_settings, index=seed_index)
 

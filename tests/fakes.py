@@ -12,7 +12,7 @@ import unicodedata
 
 from langchain_core.embeddings import Embeddings
 
-from bot.embeddings import BACKENDS
+from bot.search.embeddings import BACKENDS
 
 HASH_SPEC = "test-hash"  # a BOT_EMBEDDING value, and the backend the index records
 NGRAMS = (1, 2, 3)

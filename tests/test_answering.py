@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from bot.answer import Answer
+from bot.answer.types import Answer
 
 
 def squash(text: str) -> str:
@@ -35,7 +35,7 @@ def test_answer_quotes_and_cites_the_fact(assistant, question, fact):
 
 
 def test_cited_sentence_offsets_point_into_the_article(assistant, seed_settings):
-    from bot.knowledge import load_knowledge
+    from bot.knowledge.articles import load_knowledge
 
     answer = assistant.ask("一共封闭了多少颗牙齿？", [["窝沟封闭给多少学生做了？", "2513名学生。"]])
     articles = {a.id: a for a in load_knowledge(seed_settings.knowledge_dir).articles}

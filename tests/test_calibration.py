@@ -1,4 +1,4 @@
-"""bot/calibration.py: replaying the answer-or-refuse decision with other thresholds, on the real seed index."""
+"""bot/evaluation/calibration.py: replaying the answer-or-refuse decision with other thresholds, on the real seed index."""
 from __future__ import annotations
 
 import argparse
@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from bot.calibration import SWEEPS, consider_all, decisions, main, trade_offs
+from bot.evaluation.calibration import SWEEPS, consider_all, decisions, main, trade_offs
 from bot.config import ROOT
-from bot.evaluation import is_refusal, load_questions, select_split
-from bot.grounding import DEFAULT_THRESHOLDS, Thresholds
+from bot.evaluation.evaluate import is_refusal, load_questions, select_split
+from bot.answer.grounding import DEFAULT_THRESHOLDS, Thresholds
 from fakes import HASH_SPEC
 
 QUESTIONS = ROOT / "eval" / "questions.jsonl"

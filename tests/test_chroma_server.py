@@ -14,12 +14,12 @@ from conftest import SEED_KNOWLEDGE
 from gradio_client import Client, handle_file
 from webapp_helpers import STAFF_PASSWORD, stop_app
 
-from bot.chat import Assistant
-from bot.cli import ingest
+from bot.answer.assistant import Assistant
+from bot.search.ingest import ingest
 from bot.config import ROOT
-from bot.index import REVISION_CHECK_SECONDS, KnowledgeIndex
-from bot.knowledge import KnowledgeLoad, load_knowledge, parse_article
-from bot.library import KnowledgeLibrary
+from bot.search.index import REVISION_CHECK_SECONDS, KnowledgeIndex
+from bot.knowledge.articles import KnowledgeLoad, load_knowledge, parse_article
+from bot.interfaces.library import KnowledgeLibrary
 
 pytestmark = pytest.mark.slow
 
@@ -104,7 +104,7 @@ def server_settings(seed_settings, chroma, knowledge, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server_ingest(server_settings):
-    """``bot.cli.ingest`` against the server: (index, summary, errors)."""
+    """``bot.search.ingest.ingest`` against the server: (index, summary, errors)."""
     return ingest(server_settings, progress=False)
 
 

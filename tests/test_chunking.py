@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.chunking import MAX_CHARS, MIN_CHARS, OVERLAP_MAX_CHARS, chunk_article, split_sentences
-from bot.corpus import read_corpus
-from bot.knowledge import Article, load_knowledge
+from bot.knowledge.chunking import MAX_CHARS, MIN_CHARS, OVERLAP_MAX_CHARS, chunk_article, split_sentences
+from bot.knowledge.corpus import read_corpus
+from bot.knowledge.articles import Article, load_knowledge
 from conftest import SEED_KNOWLEDGE, XINHUA
 
 SENTENCE_END = re.compile(r"[。！？；!?;…][”’」』）)》\"']*$")

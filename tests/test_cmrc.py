@@ -1,4 +1,4 @@
-"""bot/cmrc.py: the CMRC 2018 eval set, built from a small slice of the real file (no index, no model)."""
+"""bot/knowledge/cmrc.py: the CMRC 2018 eval set, built from a small slice of the real file (no index, no model)."""
 from __future__ import annotations
 
 import json
@@ -6,11 +6,11 @@ from collections import defaultdict
 
 import pytest
 
-from bot.chunking import chunk_article, split_sentences
-from bot.cmrc import SUBFOLDER, article_id, build, locate, read_articles
+from bot.knowledge.chunking import chunk_article, split_sentences
+from bot.knowledge.cmrc import SUBFOLDER, article_id, build, locate, read_articles
 from bot.config import CMRC2018
-from bot.evaluation import load_questions, squash
-from bot.knowledge import load_knowledge
+from bot.evaluation.evaluate import load_questions, squash
+from bot.knowledge.articles import load_knowledge
 
 DEV_FILE = CMRC2018 / "cmrc2018_dev.json"
 # Everything sampled, a large held-out share: a 40-article slice still has both roles in both splits.
@@ -117,7 +117,7 @@ def test_locate_takes_the_occurrence_nearest_the_stated_offset():
 
 
 def test_command_line_writes_both_and_reports_counts(built, tmp_path, capsys):
-    from bot.cli import main
+    from bot.interfaces.cli import main
 
     assert main(["import-cmrc", str(built["data"]), "--out", str(tmp_path / "k"),
                  "--questions", str(tmp_path / "q.jsonl")]) == 0

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.corpus import parse_line, read_corpus, write_corpus_knowledge
-from bot.knowledge import load_knowledge, normalize_body, parse_article, render_article
+from bot.knowledge.corpus import parse_line, read_corpus, write_corpus_knowledge
+from bot.knowledge.articles import load_knowledge, normalize_body, parse_article, render_article
 from conftest import XINHUA
 
 ID = re.compile(r"xinhua-(part-\d+)-(\d+)")

@@ -11,12 +11,12 @@ import time
 
 import pytest
 
-from bot.chunking import chunk_article
+from bot.knowledge.chunking import chunk_article
 from bot.config import ROOT, Settings
-from bot.corpus import read_corpus, write_corpus_knowledge
-from bot.index import WRITE_BATCH, KnowledgeIndex
-from bot.knowledge import load_knowledge
-from bot.retrieval import HybridSearch
+from bot.knowledge.corpus import read_corpus, write_corpus_knowledge
+from bot.search.index import WRITE_BATCH, KnowledgeIndex
+from bot.knowledge.articles import load_knowledge
+from bot.search.retrieval import HybridSearch
 from conftest import XINHUA
 
 pytestmark = pytest.mark.slow

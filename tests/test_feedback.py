@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from bot.answer import Answer, Citation
-from bot.feedback import CSV_HEADER, FeedbackStore
+from bot.answer.types import Answer, Citation
+from bot.interfaces.feedback import CSV_HEADER, FeedbackStore
 
 
 def make_answer(question: str = "卫东区目前有多少低保户？", refused: bool = False) -> Answer:

@@ -15,7 +15,7 @@ from conftest import copy_index
 from gradio_client import Client
 from webapp_helpers import start_app, stop_app
 
-from bot.feedback import FeedbackStore
+from bot.interfaces.feedback import FeedbackStore
 
 pytestmark = pytest.mark.slow
 

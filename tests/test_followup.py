@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-from bot.condense import condense
+from bot.answer.condense import condense
 
 DENTAL_TURN = [["今年给多少学生做了窝沟封闭？", "截至7月底，共为2513名学生实施了窝沟封闭。"]]
 

@@ -18,14 +18,14 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bot.answer import Answer
+from bot.answer.types import Answer
 from bot.config import ROOT
-from bot.feedback import FeedbackStore
-from bot.index import KnowledgeIndex
-from bot.knowledge import load_knowledge
-from bot.library import KnowledgeLibrary
-from bot.upload import MAX_UPLOAD_BYTES, LibraryError, safe_filename
-from bot.normalize import MAX_QUESTION_CHARS
+from bot.interfaces.feedback import FeedbackStore
+from bot.search.index import KnowledgeIndex
+from bot.knowledge.articles import load_knowledge
+from bot.interfaces.library import KnowledgeLibrary
+from bot.knowledge.upload import MAX_UPLOAD_BYTES, LibraryError, safe_filename
+from bot.text import MAX_QUESTION_CHARS
 
 CASES: Counter[str] = Counter()  # cases run per test, reported when the module ends
 SENTINEL = "ZQXSENTINEL"  # placed after the question limit: it must never be searched or answered
@@ -427,5 +427,5 @@ def test_bad_upload_is_refused_clearly_and_changes_nothing(library, upload):
         library.add_file(filename, data, as_page=as_page)
     message = str(refused.value)
     assert safe_filename(filename) in message
-    assert han_share(message)[0] > 0  # a Chinese sentence around the detail (knowledge.py's details are English)
+    assert han_share(message)[0] > 0  # a Chinese sentence around the detail (bot.knowledge.articles' details are English)
     assert library_state(library) == before

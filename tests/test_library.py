@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.index import KnowledgeIndex
-from bot.library import KnowledgeLibrary, LibraryError
-from bot.retrieval import HybridSearch
+from bot.search.index import KnowledgeIndex
+from bot.interfaces.library import KnowledgeLibrary, LibraryError
+from bot.search.retrieval import HybridSearch
 
 LIBRARY_MD = """---
 id: wd-test-library-hours

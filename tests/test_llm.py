@@ -8,15 +8,15 @@ import time
 
 import pytest
 
-from bot.answer import Answer
-from bot.chat import Assistant
-from bot.index import StoredChunk
-from bot.keyword import KeywordIndex, tokenize
-from bot.knowledge import load_knowledge
-from bot.llm import (MIN_TERM_SUPPORT, NOT_FOUND_NOTICE, NOT_FOUND_REPLY, REMOVED_NOTICE, UNAVAILABLE_NOTICE,
+from bot.answer.types import Answer
+from bot.answer.assistant import Assistant
+from bot.search.index import StoredChunk
+from bot.search.keyword import KeywordIndex, tokenize
+from bot.knowledge.articles import load_knowledge
+from bot.answer.llm import (MIN_TERM_SUPPORT, NOT_FOUND_NOTICE, NOT_FOUND_REPLY, REMOVED_NOTICE, UNAVAILABLE_NOTICE,
                      UNVERIFIED_NOTICE, build_messages, claim_terms, evidence, numbers, term_support, verify,
                      with_source_age)
-from bot.retrieval import Passage
+from bot.search.retrieval import Passage
 from openai_stub import OpenAIStub, Reply
 
 DENTAL_Q = "截至7月底，卫东区一共给多少名小学生做了窝沟封闭？"

@@ -7,8 +7,8 @@ import re
 import pytest
 
 from bot.config import ROOT
-from bot.knowledge import load_knowledge
-from bot.pageimport import import_page, parse_page
+from bot.knowledge.articles import load_knowledge
+from bot.knowledge.pageimport import import_page, parse_page
 
 SEED_PAGE = ROOT / "knowledge" / "raw" / "000_d8e10ae50a9c1096.txt"
 SEED_SOURCE = "raw/000_d8e10ae50a9c1096.txt"

@@ -1,9 +1,9 @@
-"""bot/questions.py: what a question asks for, and which sentences can answer it (with the seed's keyword index)."""
+"""bot/answer/questions.py: what a question asks for, and which sentences can answer it (with the seed's keyword index)."""
 from __future__ import annotations
 
 import pytest
 
-from bot.questions import analyze
+from bot.answer.questions import analyze
 
 
 @pytest.fixture(scope="module")

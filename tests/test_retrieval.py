@@ -5,8 +5,8 @@ from dataclasses import replace
 
 import pytest
 
-from bot.normalize import normalize_query, truncate_question
-from bot.retrieval import HybridRetriever, HybridSearch, Reranker, fuse
+from bot.text import normalize_query, truncate_question
+from bot.search.retrieval import HybridRetriever, HybridSearch, Reranker, fuse
 
 
 def test_fusion_rewards_agreement_and_honours_weights():
@@ -89,7 +89,7 @@ def test_reranker_reorders_candidates_by_its_scores(seed_index, tiny_cross_encod
 
 
 def test_assistant_uses_the_configured_reranker(seed_settings, seed_index, tiny_cross_encoder):
-    from bot.chat import Assistant
+    from bot.answer.assistant import Assistant
 
     assistant = Assistant(replace(seed_settings, reranker=tiny_cross_encoder), index=seed_index)
     answer = assistant.ask("全区有多少所小学参加了窝沟封闭？")

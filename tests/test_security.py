@@ -35,15 +35,16 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 from webapp_helpers import STAFF_PASSWORD, start_app, stop_app
 
-from bot import upload, web
-from bot.answer import Answer
+from bot.interfaces import web
+from bot.knowledge import upload
+from bot.answer.types import Answer
 from bot.config import ROOT
-from bot.feedback import FeedbackStore
-from bot.index import KnowledgeIndex
-from bot.knowledge import load_knowledge, parse_article, ArticleFileError
-from bot.library import KnowledgeLibrary
+from bot.interfaces.feedback import FeedbackStore
+from bot.search.index import KnowledgeIndex
+from bot.knowledge.articles import load_knowledge, parse_article, ArticleFileError
+from bot.interfaces.library import KnowledgeLibrary
 from bot.logs import OneLineFilter
-from bot.upload import LibraryError
+from bot.knowledge.upload import LibraryError
 
 pytestmark = pytest.mark.slow
 
@@ -207,8 +208,8 @@ UPLOADER = """
 import sys
 from pathlib import Path
 from bot.config import Settings
-from bot.index import KnowledgeIndex
-from bot.library import KnowledgeLibrary
+from bot.search.index import KnowledgeIndex
+from bot.interfaces.library import KnowledgeLibrary
 settings = Settings.from_env()
 library = KnowledgeLibrary(settings, KnowledgeIndex.open(settings))
 print("ready", flush=True)

@@ -13,10 +13,10 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from webapp_helpers import STAFF_PASSWORD, start_app, stop_app
 
-from bot.answer import Answer, Citation
-from bot.feedback import FeedbackRecord, FeedbackStore
-from bot.knowledge import Article
-from bot.web import (ERROR_HTML, THINKING_HTML, WebApp, answer_html, article_html, build_app, feedback_html,
+from bot.answer.types import Answer, Citation
+from bot.interfaces.feedback import FeedbackRecord, FeedbackStore
+from bot.knowledge.articles import Article
+from bot.interfaces.web import (ERROR_HTML, THINKING_HTML, WebApp, answer_html, article_html, build_app, feedback_html,
                      new_session, user_html)
 
 DIBAO_QUESTION = "卫东区目前低保保障对象一共有多少户、多少人？"

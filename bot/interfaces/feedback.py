@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from .answer import Answer, Citation
+from bot.answer.types import Answer, Citation
 
 RATINGS = ("up", "down")
 RATING_LABELS = {"up": "👍", "down": "👎"}

@@ -17,11 +17,11 @@ from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 from tqdm import tqdm
 
-from .chunking import Chunk, chunk_article
-from .config import Settings
-from .embeddings import describe, load_embeddings
-from .keyword import KeywordIndex, tokenize
-from .knowledge import KnowledgeLoad
+from bot.knowledge.chunking import Chunk, chunk_article
+from bot.config import Settings
+from bot.search.embeddings import describe, load_embeddings
+from bot.search.keyword import KeywordIndex, tokenize
+from bot.knowledge.articles import KnowledgeLoad
 
 WRITE_BATCH = 64
 READ_BATCH = 5000

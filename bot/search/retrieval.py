@@ -9,9 +9,9 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from .index import KnowledgeIndex, StoredChunk
-from .keyword import tokenize
-from .normalize import normalize_query
+from bot.search.index import KnowledgeIndex, StoredChunk
+from bot.search.keyword import tokenize
+from bot.text import normalize_query
 
 RRF_K = 60
 MAX_QUERY_CHARS = 1000

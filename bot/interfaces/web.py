@@ -21,14 +21,14 @@ from markupsafe import Markup, escape
 from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 
-from .answer import Answer, Citation
-from .chat import Assistant, InputError
-from .config import Settings
-from .feedback import MAX_COMMENT, RATINGS, FeedbackRecord, FeedbackStore, IssuedAnswers
-from .knowledge import Article
-from .library import KnowledgeLibrary, LibraryError
-from .normalize import normalize_query
-from .throttle import LoginThrottle, RateLimit
+from bot.answer.types import Answer, Citation
+from bot.answer.assistant import Assistant, InputError
+from bot.config import Settings
+from bot.interfaces.feedback import MAX_COMMENT, RATINGS, FeedbackRecord, FeedbackStore, IssuedAnswers
+from bot.knowledge.articles import Article
+from bot.interfaces.library import KnowledgeLibrary, LibraryError
+from bot.text import normalize_query
+from bot.interfaces.throttle import LoginThrottle, RateLimit
 
 log = logging.getLogger(__name__)
 

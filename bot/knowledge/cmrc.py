@@ -19,9 +19,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from .chunking import chunk_article, split_sentences
-from .corpus import derive_title
-from .knowledge import Article, normalize_body, render_article
+from bot.knowledge.chunking import chunk_article, split_sentences
+from bot.knowledge.corpus import derive_title
+from bot.knowledge.articles import Article, normalize_body, render_article
 
 DEV_FILE = "cmrc2018_dev.json"
 SUBFOLDER = "cmrc2018"  # inside the knowledge folder; the only place stale article files are removed from

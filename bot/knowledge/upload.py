@@ -11,8 +11,8 @@ import re
 import tempfile
 from pathlib import Path
 
-from .knowledge import SUFFIXES, Article, ArticleFileError, is_article_path, parse_article
-from .pageimport import import_page
+from bot.knowledge.articles import SUFFIXES, Article, ArticleFileError, is_article_path, parse_article
+from bot.knowledge.pageimport import import_page
 
 UPLOAD_DIR = "uploads"
 MAX_UPLOAD_BYTES = 2_000_000

@@ -8,10 +8,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from .answer import Answer, Citation
-from .chunking import split_sentences
-from .questions import QuestionAnalysis
-from .retrieval import Passage, RetrievalResult
+from bot.answer.types import Answer, Citation
+from bot.knowledge.chunking import split_sentences
+from bot.answer.questions import QuestionAnalysis
+from bot.search.retrieval import Passage, RetrievalResult
 
 BYLINE = re.compile(r"^本报讯[(（][^)）]*[)）]")
 MAX_SENTENCES = 2

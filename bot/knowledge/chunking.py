@@ -9,7 +9,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from .knowledge import Article
+from bot.knowledge.articles import Article
 
 MIN_CHARS = 150
 MAX_CHARS = 350

@@ -12,8 +12,10 @@ from dataclasses import dataclass, replace
 
 from tqdm import tqdm
 
-from .extractive import candidates
-from .grounding import Thresholds, assess
+from bot.answer.assistant import Assistant, conversation
+from bot.answer.extractive import candidates
+from bot.answer.grounding import Thresholds, assess
+from bot.evaluation.evaluate import SetupError, prepare, print_error
 
 # Values tried per refusal threshold (office_context_coverage only picks the office to suggest); the current
 # value is always added.
@@ -37,8 +39,6 @@ class TradeOff:
 
 def consider_all(assistant, questions, progress: bool = False) -> list:
     """(question, Considered, ranked sentences) triples: the expensive part, done once."""
-    from .chat import conversation
-
     considered = []
     for q in tqdm(questions, desc="searching", unit="question", disable=not progress):
         c = assistant.consider(q.question, conversation(q.history))
@@ -79,9 +79,6 @@ def format_trade_offs(rows: list[TradeOff], answerable: int, unanswerable: int) 
 
 def main(args) -> int:
     """``python -m bot calibrate``: print the trade-off table; 2 when it could not run."""
-    from .chat import Assistant
-    from .evaluation import SetupError, prepare, print_error
-
     try:
         _, questions, settings, index = prepare(args)
     except SetupError as exc:

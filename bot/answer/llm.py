@@ -17,13 +17,13 @@ from dataclasses import dataclass, replace
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from .answer import Answer, Citation
-from .chunking import split_sentences
-from .config import Settings
-from .index import KnowledgeIndex
-from .keyword import KeywordIndex, tokenize
-from .questions import QuestionAnalysis
-from .retrieval import Passage, RetrievalResult
+from bot.answer.types import Answer, Citation
+from bot.knowledge.chunking import split_sentences
+from bot.config import Settings
+from bot.search.index import KnowledgeIndex
+from bot.search.keyword import KeywordIndex, tokenize
+from bot.answer.questions import QuestionAnalysis
+from bot.search.retrieval import Passage, RetrievalResult
 
 log = logging.getLogger(__name__)
 

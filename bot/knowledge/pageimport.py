@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .knowledge import Article, render_article
+from bot.knowledge.articles import Article, render_article
 
 MAX_HEADLINE_CHARS = 40
 MAX_HEADLINE_LINES = 3  # kicker, title, deck

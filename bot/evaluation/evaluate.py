@@ -21,8 +21,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
-from .answer import Answer, Citation
-from .config import ROOT
+from bot.answer.assistant import Assistant
+from bot.answer.types import Answer, Citation
+from bot.config import ROOT, Settings
+from bot.search.index import IndexMismatchError
+from bot.search.ingest import ingest
 
 SPLITS = ("dev", "test")
 DEFAULT_OUT = ROOT / "eval" / "out"
@@ -436,9 +439,6 @@ class SetupError(Exception):
 def prepare(args):
     """Questions of the chosen split and an up-to-date index, for ``eval`` and ``calibrate``.
     Returns (question file path, questions, settings, index)."""
-    from .cli import _settings, ingest
-    from .index import IndexMismatchError
-
     path = Path(args.questions)
     try:
         questions = select_split(load_questions(path), args.split)
@@ -448,7 +448,7 @@ def prepare(args):
         raise SetupError(f"cannot read {path}: {exc.strerror}") from exc
     if not questions:
         raise SetupError(f"{path}: no questions in split {args.split!r}")
-    settings = _settings(args)
+    settings = Settings.from_env().with_paths(getattr(args, "knowledge", None), getattr(args, "index", None))
     if not settings.knowledge_dir.is_dir():
         raise SetupError(f"knowledge folder not found: {settings.knowledge_dir}")
     try:  # update the index first: an eval on a stale index measures nothing
@@ -463,8 +463,6 @@ def prepare(args):
 
 def main(args) -> int:
     """``python -m bot eval``: 0 when the evaluation ran (whatever the scores), 2 when it could not."""
-    from .chat import Assistant
-
     try:
         path, questions, settings, index = prepare(args)
     except SetupError as exc:

@@ -9,7 +9,7 @@ import math
 import jieba
 import jieba.posseg as posseg
 
-from .keyword import STOPWORDS, KeywordIndex, tokenize
+from bot.search.keyword import STOPWORDS, KeywordIndex, tokenize
 
 # Words that shape a question but say nothing about its topic.
 QUESTION_WORDS = frozenset(

@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .answer import Answer
-from .extractive import Candidate
-from .keyword import KeywordIndex
-from .questions import QuestionAnalysis, foreign_terms
-from .retrieval import Passage
+from bot.answer.types import Answer
+from bot.answer.extractive import Candidate
+from bot.search.keyword import KeywordIndex
+from bot.answer.questions import QuestionAnalysis, foreign_terms
+from bot.search.retrieval import Passage
 
 OFFICE_RE = re.compile(r"区[\u4e00-\u9fff]{1,4}?(局|委|办|部)(?![\u4e00-\u9fff]{0,1}书记)")
 

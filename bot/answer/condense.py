@@ -4,9 +4,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .keyword import KeywordIndex
-from .normalize import normalize_query
-from .questions import salient_terms
+from bot.search.keyword import KeywordIndex
+from bot.text import normalize_query
+from bot.answer.questions import salient_terms
 
 # Openings and endings that mark a question leaning on the previous turn: 那封闭率呢？ 他多大年纪？ 一共…？
 FOLLOW_UP = re.compile(r"^(那|那么|那个|这个|这些|那些|还有|另外|其中|一共|总共|他|她|它|其|该|此|这|具体|and|what about|how about)"

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import Settings
-from .index import IngestSummary, KnowledgeIndex
-from .knowledge import Article, ArticleFileError, KnowledgeLoad, load_knowledge, read_article_file
-from .normalize import normalize_query
-from .upload import LibraryError, parse_upload, safe_filename
+from bot.config import Settings
+from bot.search.index import IngestSummary, KnowledgeIndex
+from bot.knowledge.articles import Article, ArticleFileError, KnowledgeLoad, load_knowledge, read_article_file
+from bot.text import normalize_query
+from bot.knowledge.upload import LibraryError, parse_upload, safe_filename
 
 STAGING_SUFFIX = ".part"
 VERBS = {"added": "已添加", "replaced": "已替换", "deleted": "已删除"}

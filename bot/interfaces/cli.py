@@ -1,25 +1,27 @@
-"""The command line, the first interface: ``python -m bot <command>``."""
+"""The command line, the first interface: ``python -m bot <command>``.
+
+The index, the Assistant and evaluation are imported inside the commands that use them: they bring Chroma,
+LangChain and the embedding model, seconds of start-up that ``--help`` or an import command need not pay.
+"""
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import sys
 from pathlib import Path
 
-from .config import CMRC2018, NEWS_SAMPLE, Settings
+from bot.config import CMRC2018, NEWS_SAMPLE, Settings
+from bot.knowledge.cmrc import build
+from bot.knowledge.corpus import write_corpus_knowledge
+from bot.knowledge.pageimport import import_page
 
 
 def _settings(args) -> Settings:
-    settings = Settings.from_env()
-    if getattr(args, "knowledge", None):
-        settings = settings.with_(knowledge_dir=Path(args.knowledge))
-    if getattr(args, "index", None):
-        settings = settings.with_(index_dir=Path(args.index))
-    return settings
+    return Settings.from_env().with_paths(getattr(args, "knowledge", None), getattr(args, "index", None))
 
 
 def cmd_import_page(args) -> int:
-    from .pageimport import import_page
-
     settings = _settings(args)
     out_dir = Path(args.out) if args.out else settings.knowledge_dir / "articles"
     try:
@@ -34,10 +36,6 @@ def cmd_import_page(args) -> int:
 
 
 def cmd_import_corpus(args) -> int:
-    import shutil
-
-    from .corpus import write_corpus_knowledge
-
     corpus, out_dir = Path(args.corpus), Path(args.out)
     if not corpus.is_dir():
         print(f"error: corpus folder not found: {corpus}", file=sys.stderr)
@@ -51,8 +49,6 @@ def cmd_import_corpus(args) -> int:
 
 
 def cmd_import_cmrc(args) -> int:
-    from .cmrc import build
-
     data = Path(args.data)
     if not data.is_file():
         print(f"error: CMRC file not found: {data}", file=sys.stderr)
@@ -67,21 +63,9 @@ def cmd_import_cmrc(args) -> int:
     return 0
 
 
-def ingest(settings: Settings, rebuild: bool = False, progress: bool = True):
-    """Load the knowledge folder and bring the index in line with it. Returns (index, summary, errors)."""
-    from .index import KnowledgeIndex, reset_index
-    from .knowledge import load_knowledge
-
-    if not settings.knowledge_dir.is_dir():
-        raise SystemExit(f"knowledge folder not found: {settings.knowledge_dir}")
-    if rebuild:
-        reset_index(settings)
-    load = load_knowledge(settings.knowledge_dir)
-    index = KnowledgeIndex.open(settings)
-    return index, index.sync(load, progress=progress), load.errors
-
-
 def cmd_ingest(args) -> int:
+    from bot.search.ingest import ingest
+
     _, summary, errors = ingest(_settings(args), rebuild=args.rebuild)
     for error in errors:
         print(f"error: {error} (file skipped; its indexed chunks are kept)", file=sys.stderr)
@@ -90,8 +74,8 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_search(args) -> int:
-    from .index import KnowledgeIndex
-    from .retrieval import HybridSearch
+    from bot.search.index import KnowledgeIndex
+    from bot.search.retrieval import HybridSearch
 
     search = HybridSearch(KnowledgeIndex.open(_settings(args)))
     result = search(args.query, k=args.k)
@@ -107,9 +91,7 @@ def cmd_search(args) -> int:
 
 
 def cmd_ask(args) -> int:
-    import json
-
-    from .chat import Assistant
+    from bot.answer.assistant import Assistant
 
     history = []
     if args.history:
@@ -135,13 +117,13 @@ def cmd_ask(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .evaluation import main as evaluate
+    from bot.evaluation.evaluate import main as evaluate
 
     return evaluate(args)
 
 
 def cmd_calibrate(args) -> int:
-    from .calibration import main as calibrate
+    from bot.evaluation.calibration import main as calibrate
 
     return calibrate(args)
 
@@ -208,8 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .embeddings import EmbeddingConfigError
-    from .index import IndexMismatchError
+    from bot.search.embeddings import EmbeddingConfigError
+    from bot.search.index import IndexMismatchError
 
     args = build_parser().parse_args(argv)
     try:

@@ -11,8 +11,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from .chunking import split_sentences
-from .knowledge import Article, normalize_body, render_article
+from bot.knowledge.chunking import split_sentences
+from bot.knowledge.articles import Article, normalize_body, render_article
 
 BODY_MARK = "，正文："
 MAX_PREFIX_CHARS = 80  # a longer "prefix" means the mark sits inside the text, not after metadata

@@ -6,16 +6,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .answer import Answer
-from .condense import condense
-from .config import Settings
-from .extractive import candidates, compose_answer, scores, select
-from .glossary import expand
-from .grounding import DEFAULT_THRESHOLDS, assess, refusal
-from .index import KnowledgeIndex
-from .normalize import truncate_question
-from .questions import QuestionAnalysis, analyze
-from .retrieval import HybridSearch, Reranker, RetrievalResult
+from bot.answer.types import Answer
+from bot.answer.condense import condense
+from bot.config import Settings
+from bot.answer.extractive import candidates, compose_answer, scores, select
+from bot.answer.glossary import expand
+from bot.answer.grounding import DEFAULT_THRESHOLDS, assess, refusal
+from bot.search.index import KnowledgeIndex
+from bot.text import truncate_question
+from bot.answer.questions import QuestionAnalysis, analyze
+from bot.search.retrieval import HybridSearch, Reranker, RetrievalResult
 
 History = list[tuple[str, str]] | list[list[str]] | None
 TRUNCATED_NOTICE = "问题超过{limit}个字，只按前{limit}个字回答。"
@@ -62,7 +62,7 @@ class Assistant:
         self.search = HybridSearch(self.index, reranker, dense_weight=settings.dense_weight)
         self.generator = None
         if settings.llm_enabled:
-            from .llm import LLMGenerator
+            from bot.answer.llm import LLMGenerator
 
             self.generator = LLMGenerator(settings, self.index)
 

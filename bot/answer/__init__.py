@@ -1,0 +1,1 @@
+"""Answering: question analysis, follow-ups, sentence selection, grounding, the optional LLM, the Assistant."""

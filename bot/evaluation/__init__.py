@@ -1,0 +1,1 @@
+"""Evaluation: question sets, metrics and reports (python -m bot eval), refusal calibration."""

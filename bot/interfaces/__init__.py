@@ -1,0 +1,1 @@
+"""Interfaces: the CLI (first), the web page, feedback, the staff library, throttling."""

@@ -1,0 +1,1 @@
+"""Knowledge: articles as files, the importers that write them, chunking, upload validation."""

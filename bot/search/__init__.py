@@ -1,0 +1,1 @@
+"""Search: embeddings, the Chroma + BM25 index, ingest, hybrid retrieval."""
