@@ -107,7 +107,7 @@ class Assistant:
         answer = replace(answer, condensed_query=considered.query, notice=notice,
                          timings_ms={**retrieval.timings_ms, "compose": (time.perf_counter() - t0) * 1000})
         if self.generator is not None and not answer.refused:
-            answer = yield from self.generator.stream(question, turns, analysis, retrieval, answer)
+            answer = yield from self.generator.stream(question, turns, retrieval, answer)
         else:
             yield answer.text
         yield replace(answer, timings_ms={**answer.timings_ms, "total": (time.perf_counter() - started) * 1000})
