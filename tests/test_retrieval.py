@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 
 from bot.text import normalize_query, truncate_question
-from bot.search.retrieval import HybridRetriever, HybridSearch, Reranker, fuse
+from bot.search.retrieval import HybridSearch, Reranker, fuse
 
 
 def test_fusion_rewards_agreement_and_honours_weights():
@@ -47,13 +47,6 @@ def test_dense_search_finds_passages_for_an_english_question(seed_index):
 
 def test_empty_question_retrieves_nothing(seed_index):
     assert HybridSearch(seed_index)("   ", k=5).passages == []
-
-
-def test_langchain_retriever_interface(seed_index):
-    docs = HybridRetriever(search=HybridSearch(seed_index), k=3).invoke("低保保障对象有多少户")
-    assert len(docs) == 3
-    assert docs[0].metadata["article_id"] == "20170731-09"
-    assert docs[0].metadata["start"] < docs[0].metadata["end"]
 
 
 @pytest.fixture(scope="module")

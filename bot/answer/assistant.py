@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.answer.types import Answer
 from bot.answer.condense import condense
@@ -89,8 +89,8 @@ class Assistant:
         notice = TRUNCATED_NOTICE.format(limit=len(question)) if cut else ""
         turns = conversation(history)
         if BINARY.search(question):
-            answer = Answer(question=question, text=BINARY_REFUSAL, refused=True, grounding="binary input")
-            answer.timings_ms["total"] = (time.perf_counter() - started) * 1000
+            answer = Answer(question=question, text=BINARY_REFUSAL, refused=True, grounding="binary input",
+                            timings_ms={"total": (time.perf_counter() - started) * 1000})
             yield answer.text
             yield answer
             return
@@ -100,17 +100,14 @@ class Assistant:
         ranked = candidates(analysis, retrieval.passages)
         verdict = assess(analysis, retrieval.passages, ranked, self.index.keyword, self.thresholds)
         if verdict.answerable:
-            answer = compose_answer(question, analysis, select(analysis, ranked), retrieval)
-            answer.grounding = verdict.reason
+            answer = replace(compose_answer(question, analysis, select(analysis, ranked), retrieval),
+                             grounding=verdict.reason)
         else:
-            answer = refusal(question, analysis, verdict)
-            answer.scores = scores(retrieval)
-        answer.condensed_query = considered.query
-        answer.notice = notice
-        answer.timings_ms = {**retrieval.timings_ms, "compose": (time.perf_counter() - t0) * 1000}
+            answer = replace(refusal(question, analysis, verdict), scores=scores(retrieval))
+        answer = replace(answer, condensed_query=considered.query, notice=notice,
+                         timings_ms={**retrieval.timings_ms, "compose": (time.perf_counter() - t0) * 1000})
         if self.generator is not None and not answer.refused:
-            answer = yield from self.generator.stream(question, turns, analysis, retrieval, answer)
+            answer = yield from self.generator.stream(question, turns, retrieval, answer)
         else:
             yield answer.text
-        answer.timings_ms["total"] = (time.perf_counter() - started) * 1000
-        yield answer
+        yield replace(answer, timings_ms={**answer.timings_ms, "total": (time.perf_counter() - started) * 1000})

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 import unicodedata
 from collections.abc import Generator, Iterator
@@ -22,7 +21,6 @@ from bot.knowledge.chunking import split_sentences
 from bot.config import Settings
 from bot.search.index import KnowledgeIndex
 from bot.search.keyword import KeywordIndex, tokenize
-from bot.answer.questions import QuestionAnalysis
 from bot.search.retrieval import Passage, RetrievalResult
 
 log = logging.getLogger(__name__)
@@ -258,10 +256,9 @@ def with_source_age(text: str, citations: list[Citation]) -> str:
 
 class LLMGenerator:
     """One per process, shared by all sessions: ChatOpenAI's HTTP client is thread-safe and each call keeps
-    its state in locals. ``index`` (the Assistant's KnowledgeIndex) supplies idf weights; without it the
-    generator opens the index itself on first use."""
+    its state in locals. ``index`` is the Assistant's KnowledgeIndex: its idf weights verify the citations."""
 
-    def __init__(self, settings: Settings, index: KnowledgeIndex | None = None):
+    def __init__(self, settings: Settings, index: KnowledgeIndex):
         from langchain_openai import ChatOpenAI
 
         self.settings = settings
@@ -269,22 +266,16 @@ class LLMGenerator:
         self.model = ChatOpenAI(base_url=settings.llm_base_url, model=settings.llm_model,
                                 api_key=settings.llm_api_key or "not-needed", streaming=True,
                                 timeout=settings.llm_timeout, max_retries=0, temperature=0)
-        self._index = index
-        self._index_lock = threading.Lock()
+        self.index = index
 
     @property
     def keyword(self) -> KeywordIndex:
-        if self._index is None:
-            with self._index_lock:
-                if self._index is None:
-                    self._index = KnowledgeIndex.open(self.settings)
-        return self._index.keyword
+        # Looked up per answer, not kept: the index reloads its keyword table when the knowledge changes.
+        return self.index.keyword
 
-    def stream(self, question: str, turns: list[tuple[str, str]], analysis: QuestionAnalysis | None,
-               retrieval: RetrievalResult, extractive: Answer) -> Generator[str, None, Answer]:
-        """Yield the model's text as it streams; return the verified Answer (or ``extractive`` with a notice).
-
-        ``analysis`` is accepted for the caller's uniform signature; verification weighs terms itself."""
+    def stream(self, question: str, turns: list[tuple[str, str]], retrieval: RetrievalResult,
+               extractive: Answer) -> Generator[str, None, Answer]:
+        """Yield the model's text as it streams; return the verified Answer (or ``extractive`` with a notice)."""
         started = time.perf_counter()
         pieces: list[str] = []
         try:

@@ -18,8 +18,10 @@ class Citation:
     sentence_end: int
 
 
-@dataclass
+@dataclass(frozen=True)
 class Answer:
+    """Immutable once built: the same Answer is yielded to the caller, logged and stored, so stages derive a new
+    one with dataclasses.replace instead of changing it."""
     question: str
     text: str
     refused: bool

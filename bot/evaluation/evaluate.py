@@ -16,9 +16,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 from tqdm import tqdm
 
 from bot.answer.assistant import Assistant
@@ -35,16 +38,21 @@ CANNED_REFUSAL = "抱歉，现有资料中没有"
 WHITESPACE = re.compile(r"\s+")
 JSON_TYPES = {str: "string", bool: "boolean", list: "array", dict: "object", int: "number", float: "number",
               type(None): "null"}
-REQUIRED_FIELDS = {"id": str, "question": str, "answerable": bool}
+MAX_REPORTED_LINES = 20  # enough to see the pattern of a broken file without flooding the terminal
 PASSAGE_PREVIEW_CHARS = 80
 
 
 class QuestionFileError(ValueError):
-    """A question file that cannot be evaluated; ``line`` is 1-based (None for whole-file problems)."""
+    """A question file that cannot be evaluated. ``problems`` holds every bad line found (up to
+    MAX_REPORTED_LINES) as (1-based line, what is wrong); the line is None for whole-file problems."""
 
-    def __init__(self, path: Path, line: int | None, problem: str):
-        self.path, self.line, self.problem = path, line, problem
-        super().__init__(f"{path}:{line}: {problem}" if line else f"{path}: {problem}")
+    def __init__(self, path: Path, problems: list[tuple[int | None, str]], more: int = 0):
+        self.path, self.problems = path, problems
+        self.line, self.problem = problems[0]
+        lines = [f"{path}:{line}: {problem}" if line else f"{path}: {problem}" for line, problem in problems]
+        if more:
+            lines.append(f"{path}: ... and {more} more bad lines")
+        super().__init__("\n".join(lines))
 
 
 @dataclass(frozen=True)
@@ -129,53 +137,87 @@ def _json_type(value) -> str:
     return JSON_TYPES.get(type(value), type(value).__name__)
 
 
-def _strings(record: dict, name: str) -> tuple[str, ...]:
-    value = record.get(name, [])
-    if not isinstance(value, list) or not all(isinstance(s, str) and squash(s) for s in value):
-        raise ValueError(f"field {name!r} must be an array of non-empty strings")
-    return tuple(value)
+def _stripped_nonempty(text: str) -> str:
+    if not text.strip():
+        raise ValueError("empty")
+    return text
 
 
-def _is_turn(turn) -> bool:
-    return isinstance(turn, list) and len(turn) == 2 and all(isinstance(t, str) for t in turn)
+def _squashed_nonempty(text: str) -> str:
+    if not squash(text):
+        raise ValueError("empty")
+    return text
 
 
-def _history(record: dict) -> tuple[tuple[str, str], ...]:
-    value = record.get("history", [])
-    if not isinstance(value, list) or not all(_is_turn(turn) for turn in value):
-        raise ValueError("field 'history' must be an array of [user, assistant] string pairs")
-    return tuple((user, bot) for user, bot in value)
+Text = Annotated[str, AfterValidator(_stripped_nonempty)]
+Span = Annotated[str, AfterValidator(_squashed_nonempty)]  # evidence and facts are compared squashed
+Turn = Annotated[list[str], Field(min_length=2, max_length=2)]
 
 
-def _optional_string(record: dict, name: str) -> str | None:
-    value = record.get(name)
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"field {name!r} must be a string, got {_json_type(value)}")
-    return value
+class QuestionLine(BaseModel):
+    """One line of a question file, as eval/README.md defines it. Strict: JSON true/false must not pass as
+    numbers or strings, nor numbers as strings. Fields the README does not list (``doc``) are ignored."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    id: Text
+    question: Text
+    answerable: bool
+    evidence: list[Span] = []
+    facts: list[Span] = []
+    history: list[Turn] = []
+    category: str | None = None
+    split: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> QuestionLine:
+        if self.split is not None and self.split not in SPLITS:
+            raise ValueError(f"field 'split' must be one of {', '.join(SPLITS)}, got {self.split!r}")
+        if self.answerable and not self.evidence:
+            raise ValueError("an answerable question needs at least one evidence string")
+        if not self.answerable and (self.evidence or self.facts):
+            raise ValueError("an unanswerable question must have empty 'evidence' and 'facts'")
+        return self
+
+    def to_question(self) -> Question:
+        return Question(id=self.id, question=self.question, answerable=self.answerable,
+                        evidence=tuple(self.evidence), facts=tuple(self.facts),
+                        history=tuple((user, bot) for user, bot in self.history),
+                        category=self.category or default_category(self.id), split=self.split)
+
+
+FIELD_RULES = {  # the README's wording of each field's rule, for pydantic errors inside a field
+    "evidence": "field 'evidence' must be an array of non-empty strings",
+    "facts": "field 'facts' must be an array of non-empty strings",
+    "history": "field 'history' must be an array of [user, assistant] string pairs",
+}
+FIELD_KINDS = {"id": "string", "question": "string", "answerable": "boolean", "category": "string",
+               "split": "string"}
+
+
+def describe(error: ErrorDetails) -> str:
+    """A pydantic error in the words of eval/README.md (and of the messages users already know)."""
+    loc, kind = error["loc"], error["type"]
+    if not loc:
+        if kind == "model_type":
+            return f"expected a JSON object, got {_json_type(error['input'])}"
+        return str(error["ctx"]["error"]) if kind == "value_error" else error["msg"]
+    name = loc[0]
+    if kind == "missing":
+        return f"missing field {name!r}"
+    if name in FIELD_RULES:
+        return FIELD_RULES[name]
+    if kind == "value_error":  # only _stripped_nonempty raises inside id and question
+        return f"field {name!r} is empty"
+    return f"field {name!r} must be a {FIELD_KINDS[name]}, got {_json_type(error['input'])}"
 
 
 def parse_question(record) -> Question:
-    """One decoded JSON line -> Question; raises ValueError describing the first problem."""
-    if not isinstance(record, dict):
-        raise ValueError(f"expected a JSON object, got {_json_type(record)}")
-    for name, kind in REQUIRED_FIELDS.items():
-        if name not in record:
-            raise ValueError(f"missing field {name!r}")
-        if type(record[name]) is not kind:  # not isinstance: true/false must not pass as numbers or vice versa
-            raise ValueError(f"field {name!r} must be a {JSON_TYPES[kind]}, got {_json_type(record[name])}")
-        if kind is str and not record[name].strip():
-            raise ValueError(f"field {name!r} is empty")
-    evidence, facts = _strings(record, "evidence"), _strings(record, "facts")
-    if record["answerable"] and not evidence:
-        raise ValueError("an answerable question needs at least one evidence string")
-    if not record["answerable"] and (evidence or facts):
-        raise ValueError("an unanswerable question must have empty 'evidence' and 'facts'")
-    split = _optional_string(record, "split")
-    if split is not None and split not in SPLITS:
-        raise ValueError(f"field 'split' must be one of {', '.join(SPLITS)}, got {split!r}")
-    return Question(id=record["id"], question=record["question"], answerable=record["answerable"],
-                    evidence=evidence, facts=facts, history=_history(record),
-                    category=_optional_string(record, "category") or default_category(record["id"]), split=split)
+    """One decoded JSON line -> Question; raises ValueError listing every problem of the line."""
+    try:
+        return QuestionLine.model_validate(record).to_question()
+    except ValidationError as exc:
+        raise ValueError("; ".join(dict.fromkeys(describe(e) for e in exc.errors()))) from None
 
 
 def _parse_line(raw: bytes) -> Question | None:
@@ -188,29 +230,35 @@ def _parse_line(raw: bytes) -> Question | None:
     try:
         record = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+        # The hint matters for pretty-printed files: there every line fails, most of them "at column 1".
+        raise ValueError(f"invalid JSON: {exc.msg} (column {exc.colno}); "
+                         "each line must hold one whole JSON object") from None
     return parse_question(record)
 
 
 def load_questions(path: Path) -> list[Question]:
-    """Every question of a JSON Lines file (blank lines skipped). Raises QuestionFileError naming the line."""
+    """Every question of a JSON Lines file (blank lines skipped). Raises QuestionFileError naming every bad
+    line (the first MAX_REPORTED_LINES of them), so one run shows all that needs fixing."""
     path = Path(path)
-    questions, first_seen = [], {}
+    questions, first_seen, problems = [], {}, []
     with path.open("rb") as lines:
         for number, raw in enumerate(lines, start=1):
             try:
                 question = _parse_line(raw)
             except ValueError as exc:
-                raise QuestionFileError(path, number, str(exc)) from None
+                problems.append((number, str(exc)))
+                continue
             if question is None:
                 continue
             if question.id in first_seen:
-                raise QuestionFileError(path, number, f"duplicate id {question.id!r} (first on line "
-                                                      f"{first_seen[question.id]})")
+                problems.append((number, f"duplicate id {question.id!r} (first on line {first_seen[question.id]})"))
+                continue
             first_seen[question.id] = number
             questions.append(question)
+    if problems:
+        raise QuestionFileError(path, problems[:MAX_REPORTED_LINES], more=max(0, len(problems) - MAX_REPORTED_LINES))
     if not questions:
-        raise QuestionFileError(path, None, "no questions")
+        raise QuestionFileError(path, [(None, "no questions")])
     return questions
 
 

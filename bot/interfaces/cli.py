@@ -131,11 +131,15 @@ def cmd_calibrate(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="卫东区 resident-services chatbot")
     sub = parser.add_subparsers(dest="command", required=True)
+    # Shared options, declared once so every subcommand names and explains them alike.
+    knowledge = argparse.ArgumentParser(add_help=False)
+    knowledge.add_argument("--knowledge", help="knowledge folder (default: BOT_KNOWLEDGE_DIR, else knowledge/)")
+    folders = argparse.ArgumentParser(add_help=False, parents=[knowledge])
+    folders.add_argument("--index", help="index folder (default: BOT_INDEX_DIR, else .index/)")
 
-    p = sub.add_parser("import-page", help="turn a printed page dump into article files")
+    p = sub.add_parser("import-page", parents=[knowledge], help="turn a printed page dump into article files")
     p.add_argument("page")
     p.add_argument("--out", help="folder for the article files (default: <knowledge>/articles)")
-    p.add_argument("--knowledge")
     p.set_defaults(func=cmd_import_page)
 
     p = sub.add_parser("import-corpus", help="turn a one-document-per-line news corpus into article files")
@@ -151,39 +155,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--questions", required=True, help="question file (JSON Lines) to write")
     p.set_defaults(func=cmd_import_cmrc)
 
-    p = sub.add_parser("ingest", help="build or update the index from the knowledge folder")
+    p = sub.add_parser("ingest", parents=[folders], help="build or update the index from the knowledge folder")
     p.add_argument("--rebuild", action="store_true", help="drop the index first (needed to switch models)")
-    p.add_argument("--knowledge")
-    p.add_argument("--index")
     p.set_defaults(func=cmd_ingest)
 
-    p = sub.add_parser("search", help="print the top passages for a question")
+    p = sub.add_parser("search", parents=[folders], help="print the top passages for a question")
     p.add_argument("query")
     p.add_argument("-k", type=int, default=5)
-    p.add_argument("--knowledge")
-    p.add_argument("--index")
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("ask", help="answer a question with numbered sources")
+    p = sub.add_parser("ask", parents=[folders], help="answer a question with numbered sources")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
     p.add_argument("--history", help="JSON file: a list of earlier [question, answer] turns")
-    p.add_argument("--knowledge")
-    p.add_argument("--index")
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("eval", help="run a question set and write answers, metrics and a report")
+    p = sub.add_parser("eval", parents=[folders], help="run a question set and write answers, metrics and a report")
     p.add_argument("questions")
     p.add_argument("--out")
-    p.add_argument("--knowledge")
-    p.add_argument("--index")
     p.add_argument("--split", choices=["dev", "test", "all"], default="all")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("calibrate", help="show how each refusal threshold trades false refusals for wrong answers")
+    p = sub.add_parser("calibrate", parents=[folders],
+                       help="show how each refusal threshold trades false refusals for wrong answers")
     p.add_argument("questions")
-    p.add_argument("--knowledge")
-    p.add_argument("--index")
     p.add_argument("--split", choices=["dev", "test", "all"], default="dev")
     p.set_defaults(func=cmd_calibrate)
     return parser

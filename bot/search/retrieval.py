@@ -4,11 +4,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
-
 from bot.search.index import KnowledgeIndex, StoredChunk
 from bot.search.keyword import tokenize
 from bot.text import normalize_query
@@ -95,16 +90,3 @@ class HybridSearch:
         return RetrievalResult(query, passages[:k], {"retrieve": (retrieved - started) * 1000,
                                                      "rerank": (reranked - retrieved) * 1000})
 
-
-class HybridRetriever(BaseRetriever):
-    """LangChain ``BaseRetriever`` face of :class:`HybridSearch`, for chains that expect one."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-    search: HybridSearch
-    k: int = 5
-
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        return [Document(page_content=p.chunk.text, id=p.chunk.id,
-                         metadata={"article_id": p.chunk.article_id, "title": p.chunk.title, "date": p.chunk.date,
-                                   "start": p.chunk.start, "end": p.chunk.end, "score": p.score})
-                for p in self.search(query, self.k).passages]
