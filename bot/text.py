@@ -23,3 +23,8 @@ def normalize_query(text: str) -> str:
 def truncate_question(text: str, limit: int = MAX_QUESTION_CHARS) -> tuple[str, bool]:
     """Cut over-long input; the caller tells the user it was cut."""
     return (text[:limit], True) if len(text) > limit else (text, False)
+
+
+# The lead of a local news item, "本报讯(记者田秀忠 通讯员杨水亮)": group 1 is the credit. Page import reads the
+# reporters from it; answers drop it because it is no part of what the item says.
+BYLINE = re.compile(r"^本报讯[(（]([^)）]*)[)）]")

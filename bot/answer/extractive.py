@@ -5,15 +5,14 @@ so a citation can never fail to support what it marks.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 
 from bot.answer.types import Answer, Citation
 from bot.knowledge.chunking import split_sentences
 from bot.answer.questions import QuestionAnalysis
 from bot.search.retrieval import Passage, RetrievalResult
+from bot.text import BYLINE
 
-BYLINE = re.compile(r"^本报讯[(（][^)）]*[)）]")
 MAX_SENTENCES = 2
 MAX_PROCEDURE_SENTENCES = 3
 SUBHEADING_CHARS = 14
