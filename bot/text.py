@@ -28,3 +28,17 @@ def truncate_question(text: str, limit: int = MAX_QUESTION_CHARS) -> tuple[str, 
 # The lead of a local news item, "本报讯(记者田秀忠 通讯员杨水亮)": group 1 is the credit. Page import reads the
 # reporters from it; answers drop it because it is no part of what the item says.
 BYLINE = re.compile(r"^本报讯[(（]([^)）]*)[)）]")
+
+
+def month_label(date: str) -> str:
+    """'2017-07-31' -> '2017年7月', '2017' -> '2017年', '' -> '': answers must say how old their source is,
+    and the month is as precise as that needs to be."""
+    if len(date) >= 7 and date[:4].isdigit() and date[5:7].isdigit():
+        return f"{int(date[:4])}年{int(date[5:7])}月"
+    return f"{int(date[:4])}年" if date[:4].isdigit() else ""
+
+
+def date_label(date: str) -> str:
+    """'2017-07-31' -> '2017年7月31日' as far as the date goes, '日期不详' without one: what a reader is shown."""
+    parts = [int(p) for p in (date or "").split("-") if p.isdigit()]
+    return "".join(f"{p}{u}" for p, u in zip(parts, ("年", "月", "日"))) or "日期不详"

@@ -11,7 +11,7 @@ from bot.answer.types import Answer, Citation
 from bot.knowledge.chunking import split_sentences
 from bot.answer.questions import QuestionAnalysis
 from bot.search.retrieval import Passage, RetrievalResult
-from bot.text import BYLINE
+from bot.text import BYLINE, month_label
 
 MAX_SENTENCES = 2
 MAX_PROCEDURE_SENTENCES = 3
@@ -110,8 +110,7 @@ def source_age(passages: list[Passage], asks_current: bool) -> str:
     """'据2017年7月的报道，' — residents must know figures may have changed since."""
     months = []
     for p in passages:
-        date = p.chunk.date
-        label = f"{int(date[:4])}年{int(date[5:7])}月" if len(date) >= 7 else (f"{int(date[:4])}年" if date else "")
+        label = month_label(p.chunk.date)
         if label and label not in months:
             months.append(label)
     if not months:
