@@ -10,7 +10,7 @@ import pytest
 
 from bot.answer.types import Answer
 from bot.answer.assistant import Assistant
-from bot.search.index import StoredChunk
+from bot.knowledge.chunking import Chunk
 from bot.search.keyword import KeywordIndex, tokenize
 from bot.knowledge.articles import load_knowledge
 from bot.answer.llm import (MIN_TERM_SUPPORT, NOT_FOUND_NOTICE, NOT_FOUND_REPLY, REMOVED_NOTICE, UNAVAILABLE_NOTICE,
@@ -33,7 +33,7 @@ DENTAL_MORE = "为适龄儿童进行窝沟封闭,是国际公认的预防龋齿�
 
 
 def _passage(n: int, title: str, text: str, start: int = 0) -> Passage:
-    chunk = StoredChunk(id=f"c{n}", article_id=f"a{n}", title=title, date="2017-07-31", kind="news",
+    chunk = Chunk(id=f"c{n}", article_id=f"a{n}", title=title, date="2017-07-31", kind="news",
                         path=f"articles/a{n}.md", start=start, end=start + len(text), text=text)
     return Passage(chunk, score=1.0 / n)
 

@@ -49,6 +49,14 @@ class Chunk:
         return {"article_id": self.article_id, "title": self.title, "date": self.date, "kind": self.kind,
                 "path": self.path, "start": self.start, "end": self.end}
 
+    @classmethod
+    def from_record(cls, chunk_id: str, document: str, meta: dict) -> Chunk:
+        """The chunk as read back from the index, the inverse of ``metadata``: retrieval never needs the Article.
+        The id is the stored one, never recomputed, so reading cannot change it."""
+        return cls(id=chunk_id, article_id=meta["article_id"], title=meta["title"], date=meta.get("date", ""),
+                   kind=meta.get("kind", "news"), path=meta.get("path", ""), start=int(meta["start"]),
+                   end=int(meta["end"]), text=document)
+
 
 def split_sentences(text: str) -> list[Sentence]:
     """Sentence spans covering ``text`` (whitespace-only spans dropped), cut long ones at clauses."""

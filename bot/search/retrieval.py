@@ -9,7 +9,8 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from bot.search.index import KnowledgeIndex, StoredChunk
+from bot.knowledge.chunking import Chunk
+from bot.search.index import KnowledgeIndex
 from bot.search.keyword import tokenize
 from bot.text import normalize_query
 
@@ -20,7 +21,7 @@ CANDIDATES = 30
 
 @dataclass(frozen=True)
 class Passage:
-    chunk: StoredChunk
+    chunk: Chunk
     score: float  # the fused (or reranked) score that orders passages
     dense: float | None = None  # cosine similarity, when the dense search found it
     keyword: float | None = None  # BM25 score, when the keyword search found it
