@@ -44,8 +44,7 @@ def small():
                 _passage(2, "区民政局实现社会救助“无盲区”", DIBAO_TEXT),
                 _passage(3, "卫东区高标准推进“四城联创”", CITY_TEXT),
                 _passage(4, "卫东区积极开展儿童口腔疾病干预", DENTAL_MORE, start=len(LEAD) + DENTAL_TEXT.index("为适龄"))]
-    keyword = KeywordIndex([p.chunk.id for p in passages], [tokenize(f"{p.chunk.title}\n{p.chunk.text}")
-                                                            for p in passages])
+    keyword = KeywordIndex([p.chunk.id for p in passages], [tokenize(p.chunk.indexed_text) for p in passages])
     return passages, keyword
 
 

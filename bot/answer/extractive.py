@@ -53,7 +53,7 @@ def candidates(analysis: QuestionAnalysis, passages: list[Passage]) -> list[Cand
     result = []
     for rank, passage in enumerate(passages):
         chunk = passage.chunk
-        context = coverage(analysis, f"{chunk.title}\n{chunk.text}")
+        context = coverage(analysis, chunk.indexed_text)
         previous = ""
         for sentence in split_sentences(chunk.text):
             raw = chunk.text[sentence.start:sentence.end]

@@ -355,7 +355,7 @@ class WebApp:
     # ---- residents -------------------------------------------------------------------------------------
 
     def examples(self) -> list[str]:
-        texts = [f"{c.title}\n{c.text}" for c in self.assistant.index.chunks()]
+        texts = [c.indexed_text for c in self.assistant.index.chunks()]
         return [question for word, question in EXAMPLES if any(word in t for t in texts)]
 
     def respond(self, message: str, session: dict, request: gr.Request = None) -> Iterator[tuple]:

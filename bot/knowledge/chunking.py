@@ -42,7 +42,8 @@ class Chunk:
 
     @property
     def indexed_text(self) -> str:
-        """What is embedded and keyword-indexed: the passage with its heading as context."""
+        """The passage with its heading as context: what is embedded and keyword-indexed, so also what the
+        reranker and the answer checks read the passage as."""
         return f"{self.title}\n{self.text}"
 
     def metadata(self) -> dict:

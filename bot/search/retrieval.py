@@ -45,7 +45,7 @@ class Reranker:
         self._model = CrossEncoder(name, device="cpu")
 
     def scores(self, query: str, passages: list[Passage]) -> list[float]:
-        pairs = [(query, f"{p.chunk.title}\n{p.chunk.text}") for p in passages]
+        pairs = [(query, p.chunk.indexed_text) for p in passages]
         return [float(s) for s in self._model.predict(pairs, show_progress_bar=False)]
 
 
