@@ -10,13 +10,15 @@ import re
 from dataclasses import dataclass
 
 from bot.knowledge.articles import Article
+from bot.text import CLOSERS, sentence_end
 
 MIN_CHARS = 150
 MAX_CHARS = 350
 OVERLAP_MAX_CHARS = 120  # a longer last sentence is not repeated: it would dominate the next chunk
 
-CLOSERS = "”’」』）)》\"'"
-SENTENCE_END = re.compile(rf"[。！？；!?;…]+[{re.escape(CLOSERS)}]*|\n")
+# A passage also keeps a closing title mark or ASCII quote with the sentence it ends.
+PASSAGE_CLOSERS = CLOSERS + "》\"'"
+SENTENCE_END = re.compile(rf"{sentence_end(closers=PASSAGE_CLOSERS)}|\n")
 CLAUSE_END = re.compile(r"[，,、：:]")
 # Characters that must not sit on either side of a cut (digits, decimal points, percent, units glued to numbers).
 NUMBERISH = re.compile(r"[0-9０-９.．%％万亿千百十]")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.knowledge.articles import Article, render_article
-from bot.text import BYLINE
+from bot.text import BYLINE, SENTENCE_ENDS, sentence_end
 
 MAX_HEADLINE_CHARS = 40
 MAX_HEADLINE_LINES = 3  # kicker, title, deck
@@ -24,16 +24,14 @@ MIN_CAPTION_CLAUSE_CHARS = 8
 _DATE_CLAUSE = re.compile(r"[0-9一二三四五六七八九十]+月[0-9一二三四五六七八九十]+日.{0,8}")
 RAW_DIR = "raw"
 
-SENTENCE_END = "。！？!?；;…"
-CLOSERS = "”’」』）)"
-_ENDS_SENTENCE = re.compile(rf"[{SENTENCE_END}][{CLOSERS}]*$")
+_ENDS_SENTENCE = re.compile(rf"{sentence_end()}$")
 _NOT_IN_HEADLINE = re.compile(r"[。！？!?；;]")
 _COMMA = re.compile(r"[，,]")
 _PARALLEL = re.compile(r"\S\s+\S|[，,]")  # two phrases side by side: a kicker or a deck
 _ROLE = re.compile(r"^(?:本报|特约|见习)?(?:记者|通讯员|实习生|摄影)")
 _NAME = re.compile(r"[\u4e00-\u9fff·]{2,4}")
 _CREDIT_END = re.compile(r"\s摄$")
-_CREDIT_TAIL = re.compile(rf"[{SENTENCE_END}][{CLOSERS}]*([^{SENTENCE_END}]+)$")
+_CREDIT_TAIL = re.compile(rf"{sentence_end()}([^{re.escape(SENTENCE_ENDS)}]+)$")
 _CLAUSE_END = re.compile(r"[，,。]")
 # A year led by 自/从 (a period's start) or 到/至 (a target) is not the year being reported; 截至 is.
 _YEAR = re.compile(r"(截至|自|从|到|至)?(?<!\d)((?:19|20)\d{2})年")
