@@ -21,8 +21,9 @@ from pathlib import Path
 import psutil
 
 from bench.ingest import DEFAULT_CORPUS, SEED_KNOWLEDGE
-from bench.run import DEFAULT_OUT, QUESTION_FILES, Size, ensure, percentile
+from bench.run import DEFAULT_OUT, QUESTION_FILES, Size, ensure
 from bot.config import ROOT, Settings
+from bot.evaluation.evaluate import percentile
 from bot.interfaces.feedback import FeedbackStore
 from tests.webapp_helpers import start_app, stop_app
 

@@ -34,6 +34,7 @@ import psutil
 from bench.ingest import DEFAULT_CORPUS, MIB, SEED_KNOWLEDGE, WARM_UP, PeakRSS
 from bot.knowledge.chunking import chunk_article
 from bot.config import ROOT, Settings
+from bot.evaluation.evaluate import percentile
 from bot.knowledge.corpus import write_corpus_knowledge
 from bot.search.embeddings import BATCH_SIZE, load_embeddings
 from bot.search.index import WRITE_BATCH, KnowledgeIndex
@@ -287,12 +288,6 @@ def measure_app_start(size: Size, question: str) -> dict:
 
 
 # ---- report ------------------------------------------------------------------------------------------------
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
 
 def column(rows: list[dict], key: str) -> list[float]:
     return [r[key] for r in rows]

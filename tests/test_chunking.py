@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.knowledge.chunking import MAX_CHARS, MIN_CHARS, OVERLAP_MAX_CHARS, chunk_article, split_sentences
+from bot.knowledge.chunking import MAX_CHARS, MIN_CHARS, OVERLAP_MAX_CHARS, Chunk, chunk_article, split_sentences
 from bot.knowledge.corpus import read_corpus
 from bot.knowledge.articles import Article, load_knowledge
 from conftest import SEED_KNOWLEDGE, XINHUA
@@ -64,6 +64,12 @@ def test_chunks_carry_article_fields_and_offsets(seed_articles):
                 a.id, a.title, a.date, a.kind, a.path)
             meta = chunk.metadata()
             assert (meta["start"], meta["end"], meta["article_id"]) == (chunk.start, chunk.end, a.id)
+
+
+def test_a_chunk_read_back_from_its_index_record_is_the_chunk_written(seed_articles):
+    for a in seed_articles:
+        for chunk in chunk_article(a):
+            assert Chunk.from_record(chunk.id, chunk.text, chunk.metadata()) == chunk
 
 
 def test_indexed_text_is_title_then_passage_and_stored_text_is_the_passage(seed_articles):

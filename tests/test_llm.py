@@ -10,7 +10,7 @@ import pytest
 
 from bot.answer.types import Answer
 from bot.answer.assistant import Assistant
-from bot.search.index import StoredChunk
+from bot.knowledge.chunking import Chunk
 from bot.search.keyword import KeywordIndex, tokenize
 from bot.knowledge.articles import load_knowledge
 from bot.answer.llm import (MIN_TERM_SUPPORT, NOT_FOUND_NOTICE, NOT_FOUND_REPLY, REMOVED_NOTICE, UNAVAILABLE_NOTICE,
@@ -33,7 +33,7 @@ DENTAL_MORE = "为适龄儿童进行窝沟封闭,是国际公认的预防龋齿�
 
 
 def _passage(n: int, title: str, text: str, start: int = 0) -> Passage:
-    chunk = StoredChunk(id=f"c{n}", article_id=f"a{n}", title=title, date="2017-07-31", kind="news",
+    chunk = Chunk(id=f"c{n}", article_id=f"a{n}", title=title, date="2017-07-31", kind="news",
                         path=f"articles/a{n}.md", start=start, end=start + len(text), text=text)
     return Passage(chunk, score=1.0 / n)
 
@@ -44,8 +44,7 @@ def small():
                 _passage(2, "区民政局实现社会救助“无盲区”", DIBAO_TEXT),
                 _passage(3, "卫东区高标准推进“四城联创”", CITY_TEXT),
                 _passage(4, "卫东区积极开展儿童口腔疾病干预", DENTAL_MORE, start=len(LEAD) + DENTAL_TEXT.index("为适龄"))]
-    keyword = KeywordIndex([p.chunk.id for p in passages], [tokenize(f"{p.chunk.title}\n{p.chunk.text}")
-                                                            for p in passages])
+    keyword = KeywordIndex([p.chunk.id for p in passages], [tokenize(p.chunk.indexed_text) for p in passages])
     return passages, keyword
 
 

@@ -5,15 +5,14 @@ so a citation can never fail to support what it marks.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 
 from bot.answer.types import Answer, Citation
 from bot.knowledge.chunking import split_sentences
 from bot.answer.questions import QuestionAnalysis
 from bot.search.retrieval import Passage, RetrievalResult
+from bot.text import BYLINE, month_label
 
-BYLINE = re.compile(r"^本报讯[(（][^)）]*[)）]")
 MAX_SENTENCES = 2
 MAX_PROCEDURE_SENTENCES = 3
 SUBHEADING_CHARS = 14
@@ -54,7 +53,7 @@ def candidates(analysis: QuestionAnalysis, passages: list[Passage]) -> list[Cand
     result = []
     for rank, passage in enumerate(passages):
         chunk = passage.chunk
-        context = coverage(analysis, f"{chunk.title}\n{chunk.text}")
+        context = coverage(analysis, chunk.indexed_text)
         previous = ""
         for sentence in split_sentences(chunk.text):
             raw = chunk.text[sentence.start:sentence.end]
@@ -111,8 +110,7 @@ def source_age(passages: list[Passage], asks_current: bool) -> str:
     """'据2017年7月的报道，' — residents must know figures may have changed since."""
     months = []
     for p in passages:
-        date = p.chunk.date
-        label = f"{int(date[:4])}年{int(date[5:7])}月" if len(date) >= 7 else (f"{int(date[:4])}年" if date else "")
+        label = month_label(p.chunk.date)
         if label and label not in months:
             months.append(label)
     if not months:

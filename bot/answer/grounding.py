@@ -54,7 +54,7 @@ def assess(analysis: QuestionAnalysis, passages: list[Passage], ranked: list[Can
     if not passages or not ranked:
         return Verdict(False, "no passage retrieved")
     best_dense = max((p.dense for p in passages if p.dense is not None), default=0.0)
-    haystack = "\n".join(f"{p.chunk.title}\n{p.chunk.text}" for p in passages)
+    haystack = "\n".join(p.chunk.indexed_text for p in passages)
     missing_places = [place for place in analysis.places if place not in haystack]
     if missing_places:
         return Verdict(False, f"names a place the sources do not cover: {'、'.join(missing_places)}")

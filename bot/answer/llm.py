@@ -22,6 +22,7 @@ from bot.config import Settings
 from bot.search.index import KnowledgeIndex
 from bot.search.keyword import KeywordIndex, tokenize
 from bot.search.retrieval import Passage, RetrievalResult
+from bot.text import month_label
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +67,6 @@ SOURCE_AGE = re.compile(r"(?:据|根据|截至|截止)\s*[\d年月、至底]+的
 
 
 # ---- prompt -------------------------------------------------------------------------------------------------
-
-def month_label(date: str) -> str:
-    """'2017-07-31' -> '2017年7月': answers must say how old their source is."""
-    if len(date) >= 7 and date[:4].isdigit() and date[5:7].isdigit():
-        return f"{int(date[:4])}年{int(date[5:7])}月"
-    return f"{int(date[:4])}年" if date[:4].isdigit() else ""
-
 
 def passage_block(n: int, passage: Passage) -> str:
     chunk = passage.chunk

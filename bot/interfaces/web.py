@@ -27,7 +27,7 @@ from bot.config import Settings
 from bot.interfaces.feedback import MAX_COMMENT, RATINGS, FeedbackRecord, FeedbackStore, IssuedAnswers
 from bot.knowledge.articles import Article
 from bot.interfaces.library import KnowledgeLibrary, LibraryError
-from bot.text import normalize_query
+from bot.text import date_label, normalize_query
 from bot.interfaces.throttle import LoginThrottle, RateLimit
 
 log = logging.getLogger(__name__)
@@ -147,12 +147,6 @@ def launch_options(settings: Settings) -> dict:
 
 def esc_lines(text: str) -> Markup:
     return Markup("<br>").join(str(text or "").split("\n"))
-
-
-def date_label(value: str) -> str:
-    parts = [int(p) for p in (value or "").split("-") if p.isdigit()]
-    units = ("年", "月", "日")
-    return "".join(f"{p}{u}" for p, u in zip(parts, units)) or "日期不详"
 
 
 def user_html(question: str) -> str:
@@ -361,7 +355,7 @@ class WebApp:
     # ---- residents -------------------------------------------------------------------------------------
 
     def examples(self) -> list[str]:
-        texts = [f"{c.title}\n{c.text}" for c in self.assistant.index.chunks()]
+        texts = [c.indexed_text for c in self.assistant.index.chunks()]
         return [question for word, question in EXAMPLES if any(word in t for t in texts)]
 
     def respond(self, message: str, session: dict, request: gr.Request = None) -> Iterator[tuple]:

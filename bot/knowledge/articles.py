@@ -37,14 +37,6 @@ class Article:
     source_file: str = ""
     path: str = ""  # relative to the knowledge folder; ties index chunks back to their file
 
-    @property
-    def month_label(self) -> str:
-        """'2017年7月' for answers that must say how old their source is."""
-        if not self.date:
-            return ""
-        year, month = self.date[:4], self.date[5:7]
-        return f"{int(year)}年{int(month)}月" if month else f"{int(year)}年"
-
 
 @dataclass(frozen=True)
 class KnowledgeError:

@@ -10,13 +10,15 @@ import re
 from dataclasses import dataclass
 
 from bot.knowledge.articles import Article
+from bot.text import CLOSERS, sentence_end
 
 MIN_CHARS = 150
 MAX_CHARS = 350
 OVERLAP_MAX_CHARS = 120  # a longer last sentence is not repeated: it would dominate the next chunk
 
-CLOSERS = "”’」』）)》\"'"
-SENTENCE_END = re.compile(rf"[。！？；!?;…]+[{re.escape(CLOSERS)}]*|\n")
+# A passage also keeps a closing title mark or ASCII quote with the sentence it ends.
+PASSAGE_CLOSERS = CLOSERS + "》\"'"
+SENTENCE_END = re.compile(rf"{sentence_end(closers=PASSAGE_CLOSERS)}|\n")
 CLAUSE_END = re.compile(r"[，,、：:]")
 # Characters that must not sit on either side of a cut (digits, decimal points, percent, units glued to numbers).
 NUMBERISH = re.compile(r"[0-9０-９.．%％万亿千百十]")
@@ -42,12 +44,21 @@ class Chunk:
 
     @property
     def indexed_text(self) -> str:
-        """What is embedded and keyword-indexed: the passage with its heading as context."""
+        """The passage with its heading as context: what is embedded and keyword-indexed, so also what the
+        reranker and the answer checks read the passage as."""
         return f"{self.title}\n{self.text}"
 
     def metadata(self) -> dict:
         return {"article_id": self.article_id, "title": self.title, "date": self.date, "kind": self.kind,
                 "path": self.path, "start": self.start, "end": self.end}
+
+    @classmethod
+    def from_record(cls, chunk_id: str, document: str, meta: dict) -> Chunk:
+        """The chunk as read back from the index, the inverse of ``metadata``: retrieval never needs the Article.
+        The id is the stored one, never recomputed, so reading cannot change it."""
+        return cls(id=chunk_id, article_id=meta["article_id"], title=meta["title"], date=meta.get("date", ""),
+                   kind=meta.get("kind", "news"), path=meta.get("path", ""), start=int(meta["start"]),
+                   end=int(meta["end"]), text=document)
 
 
 def split_sentences(text: str) -> list[Sentence]:

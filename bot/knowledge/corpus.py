@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bot.knowledge.chunking import split_sentences
 from bot.knowledge.articles import Article, normalize_body, render_article
+from bot.text import sentence_end
 
 BODY_MARK = "，正文："
 MAX_PREFIX_CHARS = 80  # a longer "prefix" means the mark sits inside the text, not after metadata
@@ -38,7 +39,7 @@ TITLE_END = re.compile(r"\n|\s{2,}|[。]|(?<=.{%d})(?:\d{1,2}月\d{1,2}日|记�
                        % TITLE_MIN_CHARS)
 BYLINE_BRACKET = re.compile(r"^【[^】]{0,40}(?:记者|报道|讯|编辑|作者|来源|通讯员)[^】]{0,40}】")
 DATELINE = re.compile(r"^[^，。！？]{0,24}?\d{1,2}月\d{1,2}日(?:电|讯)\s*(?:[（(][^）)]{0,40}[）)])?")
-FIRST_SENTENCE = re.compile(r"^.*?[。！？!?](?:[”’」』）)]*)")
+FIRST_SENTENCE = re.compile(rf"^.*?{sentence_end(ends='。！？!?', run=False)}")
 CLAUSE_BREAK = re.compile(r"[，,；;：:、\s]")
 NUMBER_CHARS = re.compile(r"[0-9A-Za-z.%％]")
 WHITESPACE_RUN = re.compile(r"\s{2,}")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.knowledge.articles import Article, render_article
+from bot.text import BYLINE, SENTENCE_ENDS, sentence_end
 
 MAX_HEADLINE_CHARS = 40
 MAX_HEADLINE_LINES = 3  # kicker, title, deck
@@ -23,17 +24,14 @@ MIN_CAPTION_CLAUSE_CHARS = 8
 _DATE_CLAUSE = re.compile(r"[0-9一二三四五六七八九十]+月[0-9一二三四五六七八九十]+日.{0,8}")
 RAW_DIR = "raw"
 
-SENTENCE_END = "。！？!?；;…"
-CLOSERS = "”’」』）)"
-_ENDS_SENTENCE = re.compile(rf"[{SENTENCE_END}][{CLOSERS}]*$")
+_ENDS_SENTENCE = re.compile(rf"{sentence_end()}$")
 _NOT_IN_HEADLINE = re.compile(r"[。！？!?；;]")
 _COMMA = re.compile(r"[，,]")
 _PARALLEL = re.compile(r"\S\s+\S|[，,]")  # two phrases side by side: a kicker or a deck
-_LEAD = re.compile(r"^本报讯[(（]([^)）]*)[)）]")
 _ROLE = re.compile(r"^(?:本报|特约|见习)?(?:记者|通讯员|实习生|摄影)")
 _NAME = re.compile(r"[\u4e00-\u9fff·]{2,4}")
 _CREDIT_END = re.compile(r"\s摄$")
-_CREDIT_TAIL = re.compile(rf"[{SENTENCE_END}][{CLOSERS}]*([^{SENTENCE_END}]+)$")
+_CREDIT_TAIL = re.compile(rf"{sentence_end()}([^{re.escape(SENTENCE_ENDS)}]+)$")
 _CLAUSE_END = re.compile(r"[，,。]")
 # A year led by 自/从 (a period's start) or 到/至 (a target) is not the year being reported; 截至 is.
 _YEAR = re.compile(r"(截至|自|从|到|至)?(?<!\d)((?:19|20)\d{2})年")
@@ -129,7 +127,7 @@ def _ends_item(para: _Para) -> bool:
 
 def _headline_like(text: str) -> bool:
     return (len(text) <= MAX_HEADLINE_CHARS and not _NOT_IN_HEADLINE.search(text)
-            and not _LEAD.match(text) and not _photographers(text))
+            and not BYLINE.match(text) and not _photographers(text))
 
 
 def _split_headline(lines: list[str]) -> tuple[str, str]:
@@ -157,7 +155,7 @@ def _headline_at(paras: list[_Para], i: int) -> int:
         return 0
     # A comma in the title means a short broken paragraph, unless a 本报讯 lead confirms the headline.
     title, _ = _split_headline([p.text for p in paras[i:i + n]])
-    return n if _LEAD.match(paras[i + n].text) or not _COMMA.search(title) else 0
+    return n if BYLINE.match(paras[i + n].text) or not _COMMA.search(title) else 0
 
 
 def _caption_start(paras: list[_Para]) -> int:
@@ -235,7 +233,7 @@ def _join_column_breaks(texts: list[str]) -> list[str]:
 
 def _lead_reporters(paragraph: str) -> tuple[str, ...]:
     """'本报讯(记者田秀忠 通讯员杨水亮 张进超)' -> ('记者 田秀忠', '通讯员 杨水亮', '通讯员 张进超')."""
-    lead = _LEAD.match(paragraph)
+    lead = BYLINE.match(paragraph)
     if not lead:
         return ()
     reporters, role = [], ""

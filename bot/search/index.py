@@ -46,26 +46,6 @@ class IngestSummary:
                 f"{self.unchanged} unchanged, {self.failed_files} files with errors, {self.seconds:.1f} s")
 
 
-@dataclass(frozen=True)
-class StoredChunk:
-    """A chunk as read back from the index (the retrieval side never needs the Article)."""
-    id: str
-    article_id: str
-    title: str
-    date: str
-    kind: str
-    path: str
-    start: int
-    end: int
-    text: str
-
-    @classmethod
-    def from_record(cls, chunk_id: str, document: str, meta: dict) -> "StoredChunk":
-        return cls(id=chunk_id, article_id=meta["article_id"], title=meta["title"], date=meta.get("date", ""),
-                   kind=meta.get("kind", "news"), path=meta.get("path", ""), start=int(meta["start"]),
-                   end=int(meta["end"]), text=document)
-
-
 def make_client(settings: Settings) -> chromadb.ClientAPI:
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_host:
@@ -83,7 +63,7 @@ class KnowledgeIndex:
         self._open()
         self._lock = threading.RLock()
         self._keyword: KeywordIndex | None = None
-        self._chunks: dict[str, StoredChunk] = {}
+        self._chunks: dict[str, Chunk] = {}
         self._loaded_revision = -1
         self._revision_checked = 0.0
 
@@ -135,7 +115,7 @@ class KnowledgeIndex:
                 return
             chunks, tokens = {}, []
             for chunk_id, document, meta in self._records(["documents", "metadatas"]):
-                chunks[chunk_id] = StoredChunk.from_record(chunk_id, document, meta)
+                chunks[chunk_id] = Chunk.from_record(chunk_id, document, meta)
                 tokens.append(meta.get("tokens", "").split())
             self._chunks = chunks
             self._keyword = KeywordIndex(list(chunks), tokens)
@@ -146,11 +126,11 @@ class KnowledgeIndex:
         self.refresh()
         return self._keyword
 
-    def chunk(self, chunk_id: str) -> StoredChunk | None:
+    def chunk(self, chunk_id: str) -> Chunk | None:
         self.refresh()
         return self._chunks.get(chunk_id)
 
-    def chunks(self) -> list[StoredChunk]:
+    def chunks(self) -> list[Chunk]:
         self.refresh()
         return list(self._chunks.values())
 

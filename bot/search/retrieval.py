@@ -4,7 +4,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from bot.search.index import KnowledgeIndex, StoredChunk
+from bot.knowledge.chunking import Chunk
+from bot.search.index import KnowledgeIndex
 from bot.search.keyword import tokenize
 from bot.text import normalize_query
 
@@ -15,7 +16,7 @@ CANDIDATES = 30
 
 @dataclass(frozen=True)
 class Passage:
-    chunk: StoredChunk
+    chunk: Chunk
     score: float  # the fused (or reranked) score that orders passages
     dense: float | None = None  # cosine similarity, when the dense search found it
     keyword: float | None = None  # BM25 score, when the keyword search found it
@@ -39,7 +40,7 @@ class Reranker:
         self._model = CrossEncoder(name, device="cpu")
 
     def scores(self, query: str, passages: list[Passage]) -> list[float]:
-        pairs = [(query, f"{p.chunk.title}\n{p.chunk.text}") for p in passages]
+        pairs = [(query, p.chunk.indexed_text) for p in passages]
         return [float(s) for s in self._model.predict(pairs, show_progress_bar=False)]
 
 
