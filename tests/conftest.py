@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,19 @@ def assistant(seed_settings, seed_index):
     from bot.answer.assistant import Assistant
 
     return Assistant(seed_settings, index=seed_index)
+
+
+@contextmanager
+def seed_app(seed_settings: Settings, tmp_path_factory, name: str, **options):
+    """``app.py`` running on a private copy of the seed index (options as ``start_app`` takes them)."""
+    from webapp_helpers import start_app, stop_app
+
+    base = tmp_path_factory.mktemp(name)
+    running = start_app(copy_index(seed_settings, base), base / "app.log", **options)
+    try:
+        yield running
+    finally:
+        stop_app(running)
 
 
 def copy_index(settings: Settings, dest: Path) -> Settings:

@@ -25,7 +25,7 @@ import time
 
 import pytest
 from browser_helpers import CHROMIUM, CHROMIUM_ARGS, Visit
-from conftest import copy_index
+from conftest import seed_app
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from playwright.sync_api import expect, sync_playwright
@@ -33,7 +33,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
-from webapp_helpers import STAFF_PASSWORD, start_app, stop_app
+from webapp_helpers import STAFF_PASSWORD
 
 from bot.interfaces import web
 from bot.knowledge import upload
@@ -77,10 +77,8 @@ date: 2018-08-15
 @pytest.fixture(scope="module")
 def app(seed_settings, seed_index, tmp_path_factory):
     """Staff enabled; rate limit and lockout out of the way (they have an app of their own below)."""
-    base = tmp_path_factory.mktemp("security")
-    running = start_app(copy_index(seed_settings, base), base / "app.log")
-    yield running
-    stop_app(running)
+    with seed_app(seed_settings, tmp_path_factory, "security") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +89,8 @@ def client(app) -> Client:
 @pytest.fixture(scope="module")
 def strict_app(seed_settings, seed_index, tmp_path_factory):
     """The defaults an operator gets: 5 wrong passwords lock a client out; here 5 questions a minute."""
-    base = tmp_path_factory.mktemp("security-strict")
-    running = start_app(copy_index(seed_settings, base), base / "app.log", rate_limit=5, lockout_after=5)
-    yield running
-    stop_app(running)
+    with seed_app(seed_settings, tmp_path_factory, "security-strict", rate_limit=5, lockout_after=5) as running:
+        yield running
 
 
 def plant_rows(db, citations: list[str], question: str = XSS) -> None:

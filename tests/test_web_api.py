@@ -8,10 +8,10 @@ from dataclasses import replace
 
 import gradio as gr
 import pytest
-from conftest import copy_index
+from conftest import seed_app
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
-from webapp_helpers import STAFF_PASSWORD, start_app, stop_app
+from webapp_helpers import STAFF_PASSWORD
 
 from bot.answer.types import Answer, Citation
 from bot.interfaces.feedback import FeedbackRecord, FeedbackStore
@@ -39,10 +39,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def app(seed_settings, seed_index, tmp_path_factory):
-    base = tmp_path_factory.mktemp("web-api")
-    running = start_app(copy_index(seed_settings, base), base / "app.log")
-    yield running
-    stop_app(running)
+    with seed_app(seed_settings, tmp_path_factory, "web-api") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

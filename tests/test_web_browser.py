@@ -4,10 +4,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import copy_index
+from conftest import seed_app
 from browser_helpers import ANSWER_TIMEOUT, CHROMIUM, CHROMIUM_ARGS, SHOTS, Visit
 from playwright.sync_api import expect, sync_playwright
-from webapp_helpers import start_app, stop_app
 
 from bot.config import ROOT
 
@@ -34,10 +33,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def app(seed_settings, seed_index, tmp_path_factory):
-    base = tmp_path_factory.mktemp("web-browser")
-    running = start_app(copy_index(seed_settings, base), base / "app.log")
-    yield running
-    stop_app(running)
+    with seed_app(seed_settings, tmp_path_factory, "web-browser") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
