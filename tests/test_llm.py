@@ -11,7 +11,7 @@ import pytest
 from bot.answer.types import Answer
 from bot.answer.assistant import Assistant
 from bot.knowledge.chunking import Chunk
-from bot.search.keyword import KeywordIndex, tokenize
+from bot.search.keyword import PLAIN, KeywordIndex
 from bot.knowledge.articles import load_knowledge
 from bot.answer.llm import (MIN_TERM_SUPPORT, NOT_FOUND_NOTICE, NOT_FOUND_REPLY, REMOVED_NOTICE, UNAVAILABLE_NOTICE,
                      UNVERIFIED_NOTICE, build_messages, claim_terms, evidence, numbers, term_support, verify,
@@ -44,7 +44,7 @@ def small():
                 _passage(2, "区民政局实现社会救助“无盲区”", DIBAO_TEXT),
                 _passage(3, "卫东区高标准推进“四城联创”", CITY_TEXT),
                 _passage(4, "卫东区积极开展儿童口腔疾病干预", DENTAL_MORE, start=len(LEAD) + DENTAL_TEXT.index("为适龄"))]
-    keyword = KeywordIndex([p.chunk.id for p in passages], [tokenize(p.chunk.indexed_text) for p in passages])
+    keyword = KeywordIndex([p.chunk.id for p in passages], [PLAIN.tokenize(p.chunk.indexed_text) for p in passages])
     return passages, keyword
 
 

@@ -9,9 +9,10 @@ from dataclasses import dataclass, replace
 from bot.answer.types import Answer
 from bot.answer.condense import condense
 from bot.config import Settings
-from bot.answer.extractive import candidates, compose_answer, scores, select
-from bot.answer.glossary import expand
-from bot.answer.grounding import DEFAULT_THRESHOLDS, assess, refusal
+from bot.answer.extractive import Candidate, candidates, compose_answer, scores, select
+from bot.answer.glossary import Glossary
+from bot.answer.grounding import Thresholds, assess, refusal
+from bot.answer.selection import SelectorModel
 from bot.search.index import KnowledgeIndex
 from bot.text import truncate_question
 from bot.answer.questions import QuestionAnalysis, analyze
@@ -54,12 +55,15 @@ class Considered:
 
 
 class Assistant:
-    def __init__(self, settings: Settings, index: KnowledgeIndex | None = None):
+    def __init__(self, settings: Settings, index: KnowledgeIndex | None = None, model: SelectorModel | None = None):
         self.settings = settings
-        self.thresholds = DEFAULT_THRESHOLDS  # calibrate reports its trade-offs around these
+        self.model = model or SelectorModel.load()
+        self.thresholds = Thresholds.of(self.model)  # calibrate reports the trade-offs around these
         self.index = index or KnowledgeIndex.open(settings)
         reranker = Reranker(settings.reranker) if settings.reranker else None
         self.search = HybridSearch(self.index, reranker, dense_weight=settings.dense_weight)
+        self.lexicon = self.index.lexicon
+        self.glossary = Glossary(self.lexicon, self.index.segmenter)
         self.generator = None
         if settings.llm_enabled:
             from bot.answer.llm import LLMGenerator
@@ -76,10 +80,15 @@ class Assistant:
     def consider(self, question: str, turns: list[tuple[str, str]]) -> Considered:
         """The stages before composing: condense the follow-up, search, analyse the question."""
         condensed = condense(question, turns, self.index.keyword)
-        query = expand(condensed.query)
+        query = self.glossary.expand(condensed.query)
         retrieval = self.search(query, k=self.settings.top_k)
-        analysis = analyze(expand(condensed.question), self.index.keyword, condensed.carried)
+        analysis = analyze(self.glossary.expand(condensed.question), self.index.keyword, condensed.carried,
+                           self.lexicon.home)
         return Considered(query, retrieval, analysis)
+
+    def rank(self, considered: Considered) -> list[Candidate]:
+        """The candidate sentences, most likely answer first."""
+        return candidates(considered.analysis, considered.retrieval.passages, self.index.keyword, self.model)
 
     def stream(self, question: str, history: History = None) -> Iterator[str | Answer]:
         """Yields text pieces as they are produced, then the final Answer (whose text is authoritative:
@@ -97,8 +106,8 @@ class Assistant:
         considered = self.consider(question, turns)
         retrieval, analysis = considered.retrieval, considered.analysis
         t0 = time.perf_counter()
-        ranked = candidates(analysis, retrieval.passages)
-        verdict = assess(analysis, retrieval.passages, ranked, self.index.keyword, self.thresholds)
+        ranked = self.rank(considered)
+        verdict = assess(analysis, retrieval.passages, ranked, self.thresholds)
         if verdict.answerable:
             answer = replace(compose_answer(question, analysis, select(analysis, ranked), retrieval),
                              grounding=verdict.reason)

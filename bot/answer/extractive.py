@@ -9,7 +9,9 @@ from dataclasses import dataclass, replace
 
 from bot.answer.types import Answer, Citation
 from bot.knowledge.chunking import split_sentences
-from bot.answer.questions import QuestionAnalysis
+from bot.answer.questions import FOREIGN_SPECIFICITY, QuestionAnalysis, foreign_terms
+from bot.answer.selection import QuestionContext, SelectorModel, Sentence, bigram_share, features
+from bot.search.keyword import KeywordIndex
 from bot.search.retrieval import Passage, RetrievalResult
 from bot.text import BYLINE, month_label
 
@@ -17,7 +19,7 @@ MAX_SENTENCES = 2
 MAX_PROCEDURE_SENTENCES = 3
 SUBHEADING_CHARS = 14
 LEAD_IN_CHARS = 40
-SECOND_SENTENCE_RATIO = 0.75  # a further sentence must score this close to the best one to be worth quoting
+SECOND_SENTENCE_RATIO = 0.75  # a further sentence's probability must be this close to the best one's
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,8 @@ class Candidate:
     coverage: float  # idf-weighted share of the question's terms in this sentence (with its title)
     context_coverage: float  # ... in the sentence's passage with its title
     has_answer_type: bool
-    score: float
+    features: tuple[float, ...] = ()  # selection.FEATURES, what the model read
+    probability: float = 0.0  # that this sentence answers the question
 
     @property
     def article_span(self) -> tuple[int, int]:
@@ -46,18 +49,21 @@ def coverage(analysis: QuestionAnalysis, text: str) -> float:
     return sum(w for term, w in weights.items() if term in text) / sum(weights.values())
 
 
-def candidates(analysis: QuestionAnalysis, passages: list[Passage]) -> list[Candidate]:
-    """Every sentence of the retrieved passages, scored; sentences shared by overlapping chunks appear once."""
+def _sentences(analysis: QuestionAnalysis, passages: list[Passage]) -> list[tuple[Sentence, int, int]]:
+    """Every sentence of the retrieved passages with its offsets; sentences shared by overlapping chunks appear
+    once."""
     pattern = analysis.required_pattern
     seen: set[tuple[str, int]] = set()
     result = []
     for rank, passage in enumerate(passages):
         chunk = passage.chunk
         context = coverage(analysis, chunk.indexed_text)
-        previous = ""
-        for sentence in split_sentences(chunk.text):
-            raw = chunk.text[sentence.start:sentence.end]
-            before, previous = previous, raw
+        title = coverage(analysis, chunk.title)
+        spans = split_sentences(chunk.text)
+        texts = [chunk.text[span.start:span.end] for span in spans]
+        for position, (sentence, raw) in enumerate(zip(spans, texts)):
+            before = texts[position - 1] if position else ""
+            after = texts[position + 1] if position + 1 < len(texts) else ""
             key = (chunk.article_id, chunk.start + sentence.start)
             trimmed = BYLINE.sub("", raw)
             if key in seen or len(trimmed) < 6:
@@ -69,15 +75,35 @@ def candidates(analysis: QuestionAnalysis, passages: list[Passage]) -> list[Cand
             headed = f"{chunk.title}\n{trimmed}"
             own = max(coverage(analysis, headed), 0.5 * coverage(analysis, f"{before}\n{headed}"))
             typed = bool(pattern and pattern.search(trimmed))
-            score = 0.6 * own + 0.3 * context + 0.1 / (1 + rank)
-            result.append(Candidate(rank, passage, start, sentence.end, trimmed, own, context, typed, score))
-    # A sentence that holds the asked-for kind of answer (a number of 户 for 多少户) comes before any that
-    # does not: without it the question is not answered, however well the words match.
-    return sorted(result, key=lambda c: (not c.has_answer_type, -c.score))
+            result.append((Sentence(passage, rank, position, trimmed, own, coverage(analysis, trimmed),
+                                    coverage(analysis, before), coverage(analysis, after), title, context, typed),
+                           start, sentence.end))
+    return result
+
+
+def candidates(analysis: QuestionAnalysis, passages: list[Passage], keyword: KeywordIndex,
+               model: SelectorModel) -> list[Candidate]:
+    """Every sentence of the retrieved passages with the probability that it answers the question, best first
+    (ties in reading order, so the order never depends on anything but the input)."""
+    sentences = _sentences(analysis, passages)
+    known = {t: keyword.document_frequency(t) > 0 for t in analysis.weights}
+    foreign = tuple(foreign_terms(analysis, keyword, FOREIGN_SPECIFICITY))
+    context = QuestionContext.of(analysis, passages, known, foreign, any(s.typed for s, _, _ in sentences))
+    best_coverage = max((s.coverage for s, _, _ in sentences), default=0.0)
+    best_bigrams = max((bigram_share(context.bigrams, s.text.lower()) for s, _, _ in sentences), default=0.0)
+    result = []
+    for s, start, end in sentences:
+        values = features(context, s, best_coverage, best_bigrams, keyword.segmenter)
+        result.append(Candidate(s.rank, s.passage, start, end, s.text, s.coverage, s.context_coverage, s.typed,
+                                values, model.probability(values)))
+    # A question with a precise kind of answer (多少户, 每月多少钱) is answered by a sentence that holds one.
+    precise = analysis.precise_type
+    return sorted(result, key=lambda c: (precise and not c.has_answer_type, -c.probability, c.passage_rank, c.start))
 
 
 def select(analysis: QuestionAnalysis, ranked: list[Candidate]) -> list[Candidate]:
-    """The best sentence, plus close runners-up that add question terms the chosen ones lack."""
+    """The best sentence, plus at most one close runner-up that adds question terms the best one lacks (a
+    procedure may take one more); a sub-heading or lead-in brings the sentence it introduces."""
     if not ranked:
         return []
     best = ranked[0]
@@ -85,7 +111,7 @@ def select(analysis: QuestionAnalysis, ranked: list[Candidate]) -> list[Candidat
     limit = MAX_PROCEDURE_SENTENCES if analysis.answer_type == "procedure" else MAX_SENTENCES
     covered = {t for t in analysis.terms if t in best.text}
     for cand in ranked[1:]:
-        if len(chosen) >= limit or cand.score < SECOND_SENTENCE_RATIO * best.score:
+        if len(chosen) >= limit or cand.probability < SECOND_SENTENCE_RATIO * best.probability:
             break
         adds = {t for t in analysis.terms if t in cand.text} - covered
         if adds and (cand.has_answer_type or not best.has_answer_type):

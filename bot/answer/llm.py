@@ -20,7 +20,7 @@ from bot.answer.types import Answer, Citation
 from bot.knowledge.chunking import split_sentences
 from bot.config import Settings
 from bot.search.index import KnowledgeIndex
-from bot.search.keyword import KeywordIndex, tokenize
+from bot.search.keyword import KeywordIndex
 from bot.search.retrieval import Passage, RetrievalResult
 from bot.text import month_label
 
@@ -39,7 +39,7 @@ UNVERIFIED_NOTICE = "大模型的回答无法在引用资料中核实，以下�
 NOT_FOUND_NOTICE = "大模型认为资料中没有直接答案，以下为资料原文摘录。"
 NOT_FOUND_REPLY = "资料中没有相关信息。"
 
-SYSTEM_PROMPT = """你是卫东区居民服务助手，只根据用户消息里编号的资料回答居民的问题。
+SYSTEM_PROMPT = """你是{district}居民服务助手，只根据用户消息里编号的资料回答居民的问题。
 规则：
 1. 只使用资料[1]到[{k}]中的内容，不使用资料以外的任何知识。
 2. 每句话都要在句号前用方括号编号注明依据的资料，例如“……封闭率达到96%[1]。”；每句话只讲一段资料里的内容，只引用真正支持它的资料。
@@ -73,9 +73,11 @@ def passage_block(n: int, passage: Passage) -> str:
     return f"[{n}] 标题：{chunk.title}（日期：{month_label(chunk.date) or '不详'}）\n{chunk.text}"
 
 
-def build_messages(question: str, turns: list[tuple[str, str]], passages: list[Passage]) -> list[BaseMessage]:
+def build_messages(question: str, turns: list[tuple[str, str]], passages: list[Passage],
+                   district: str = "") -> list[BaseMessage]:
     months = [m for m in dict.fromkeys(month_label(p.chunk.date) for p in passages) if m]
-    system = SYSTEM_PROMPT.format(k=len(passages), month="、".join(months) or "某年某月", not_found=NOT_FOUND_REPLY)
+    system = SYSTEM_PROMPT.format(k=len(passages), month="、".join(months) or "某年某月", not_found=NOT_FOUND_REPLY,
+                                  district=district)
     messages: list[BaseMessage] = [SystemMessage(system)]
     for user, assistant in turns[-HISTORY_TURNS:]:
         # Old [n] markers point at an earlier numbering of passages: drop them so they cannot be reused.
@@ -130,7 +132,7 @@ def claim_terms(claim: str, keyword: KeywordIndex) -> dict[str, float]:
     """Idf-weighted terms, the source-age phrase left out; single characters only when the index knows them.
     De-duplicated in text order, not through a set: term_support sums these floats in dict order, and an order
     that follows the hash seed can move a sum across MIN_TERM_SUPPORT by its last bit."""
-    return {t: keyword.idf(t) for t in dict.fromkeys(tokenize(SOURCE_AGE.sub("", normalize(claim))))
+    return {t: keyword.idf(t) for t in dict.fromkeys(keyword.segmenter.tokenize(SOURCE_AGE.sub("", normalize(claim))))
             if len(t) > 1 or t.isdigit() or keyword.document_frequency(t) > 0}
 
 
@@ -273,7 +275,7 @@ class LLMGenerator:
         started = time.perf_counter()
         pieces: list[str] = []
         try:
-            for delta in self._deltas(build_messages(question, turns, retrieval.passages)):
+            for delta in self._deltas(build_messages(question, turns, retrieval.passages, self.index.lexicon.district)):
                 pieces.append(delta)
                 yield delta
             result = verify("".join(pieces), retrieval.passages, self.keyword)

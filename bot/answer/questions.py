@@ -7,9 +7,8 @@ from dataclasses import dataclass
 import math
 
 import jieba
-import jieba.posseg as posseg
 
-from bot.search.keyword import STOPWORDS, KeywordIndex, tokenize
+from bot.search.keyword import STOPWORDS, KeywordIndex, Segmenter
 
 # Words that shape a question but say nothing about its topic.
 QUESTION_WORDS = frozenset(
@@ -47,7 +46,8 @@ QUESTION_PREFIX = re.compile(r"^(几|多少|哪|啥|咋|什么|(那|这)(个|位
 
 # Each answer type: the question pattern and the pattern a passage sentence must contain to answer it.
 ANSWER_TYPES = {
-    "phone": (re.compile(r"电话|热线|联系方式|手机|号码|phone|hotline|contact"),
+    # Not 手机 or 号码 alone: a question about a phone model or a jersey number asks for no phone number.
+    "phone": (re.compile(r"电话|热线|联系方式|手机号|phone|hotline|contact"),
               re.compile(r"\d{3,4}-?\d{7,8}|1[3-9]\d{9}|12345")),
     "address": (re.compile(r"地址|在哪办|去哪办|哪里办|去哪里|办公地点|门牌|address|where can i"),
                 re.compile(r"路\d+号|\d+号楼|大厅|办事处|窗口")),
@@ -60,13 +60,17 @@ ANSWER_TYPES = {
     "age": (re.compile(r"多大(岁数|年纪)|年龄|岁数|几岁|多少岁|高寿|how old|\bage\b"), re.compile(r"\d+岁")),
     "quantity": (re.compile(r"多少|几|数量|比例|百分|率是|多大|多久|多长|多高|多远|多重|how many|how much|how long|percent|rate"),
                  QUANTITY),
+    # A person is named with a role, or by name (person names are found by part-of-speech tagging: PERSON_TAG).
     "person": (re.compile(r"谁|哪位|什么人|负责人|叫什么|名字|who"),
-               re.compile(r"书记|局长|区长|主任|组长|主管员|老兵|党员|居民|志愿者|低保户|记者|负责人")),
+               re.compile(r"书记|局长|区长|县长|市长|省长|主任|主席|委员|组长|队长|校长|院长|经理|董事长|总裁|创始人|负责人|"
+                          r"教授|博士|医生|记者|作者|导演|演员|歌手|运动员|球员|教练|先生|女士")),
     "place": (re.compile(r"哪里|哪儿|在哪|什么地方|" + ASKED_PLACE.pattern + "|where"),
               re.compile(r"街道|社区|村|小区|广场|基地|商场|市场|路|街|家中|[省市县区镇乡城]|中心|[馆场厅院站港岛山湾楼]|公园|大学|"
                          r"学校|机场|码头|酒店|宾馆|大厦")),
     "procedure": (re.compile(r"怎么|如何|怎样|什么办法|哪些措施|采取了|做了哪些|how"), None),
 }
+
+PRECISE_TYPES = ("phone", "money", "age")
 
 jieba.initialize()
 _JIEBA_TOTAL = jieba.dt.total
@@ -74,10 +78,9 @@ PLACE_SUFFIXES = ("区", "县", "市", "省")
 YEAR_RE = re.compile(r"(19|20)\d{2}年?")
 CURRENT_RE = re.compile(r"现在|目前|今年|当前|最近|如今|眼下|now|currently|this year|today")
 CJK_RE = re.compile(r"[\u4e00-\u9fff]")
-HOME_DISTRICT = "卫东区"
-# Generic place words the regex would take for names: "全区", "该区", "本市" are this district.
-GENERIC_PLACES = frozenset({"全区", "该区", "本区", "咱区", "俺区", "我区", "辖区", "城区", "社区", "市区", "小区", "园区",
-                            "本市", "全市", "我市", "成区", "范区", "东区", "市县", "区县", "城市", "地区", "山区", "矿区"})
+# A named place is a tagged place name of three or more characters with one of these endings: two-character
+# words (全区, 本市, 城区, 社区) are generic, and the knowledge's own place is named in its lexicon.
+MIN_PLACE_CHARS = 3
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,12 @@ class QuestionAnalysis:
     unit_pattern: re.Pattern | None = None  # 多少户/几期…: a number with the asked unit; 每月多少钱: a rate
 
     @property
+    def precise_type(self) -> bool:
+        """The asked-for kind of answer is one a pattern recognises reliably (a number in the asked unit, an
+        amount of money, an age, a phone number): a sentence without it cannot answer."""
+        return self.unit_pattern is not None or self.answer_type in PRECISE_TYPES
+
+    @property
     def required_pattern(self) -> re.Pattern | None:
         if self.unit_pattern is not None:
             return self.unit_pattern
@@ -105,6 +114,7 @@ class QuestionAnalysis:
 # Its weight scales with how specific it is in general Chinese, read off jieba's dictionary frequencies:
 # general idf <= COMMON_IDF counts UNKNOWN_FLOOR of the rarest known term, >= SPECIFIC_IDF counts fully.
 COMMON_IDF, SPECIFIC_IDF = 9.0, 14.0
+FOREIGN_SPECIFICITY = 0.7  # a word this specific that the knowledge never uses makes the question foreign
 UNKNOWN_FLOOR = 0.2
 OOV_SPECIFICITY = 0.5
 CARRIED_TERM_FACTOR = 0.5
@@ -115,7 +125,7 @@ def salient_terms(text: str, keyword: KeywordIndex, words: bool = True) -> dict[
     ``words=False`` drops Latin-script words (an English question's terms come from its glossary expansion)."""
     rare = keyword.idf_of_count(1)
     weights = {}
-    for term in tokenize(text):
+    for term in keyword.segmenter.tokenize(text):
         if not words and re.fullmatch(r"[a-z]+", term):
             continue
         # Single characters (到, 投, 钱) are too common or too vague to say what a question is about.
@@ -142,7 +152,7 @@ def foreign_terms(analysis: "QuestionAnalysis", keyword: KeywordIndex, threshold
     Whole words (precise segmentation), not search-mode pieces: 一大早 is everyday, its piece 大早 looks rare."""
     if not analysis.chinese:  # an English word's absence from Chinese articles says nothing
         return []
-    words = [w.lower() for w in jieba.lcut(analysis.query) if len(w.strip()) > 1]
+    words = [w.lower() for w in keyword.segmenter.words_of(analysis.query) if len(w.strip()) > 1]
     return [w for w in dict.fromkeys(words)
             if w not in QUESTION_WORDS and w not in STOPWORDS and not QUESTION_PREFIX.match(w)
             and not NUMERIC.fullmatch(w) and specificity(w) >= threshold and not _mostly_known(w, keyword)]
@@ -167,11 +177,11 @@ def _answer_type(query: str) -> str:
     return "general"
 
 
-def _places(query: str) -> tuple[str, ...]:
-    """Other districts, counties and cities the question names (the knowledge covers 卫东区 only)."""
-    return tuple(word for word, flag in posseg.lcut(query)
-                 if flag == "ns" and word.endswith(PLACE_SUFFIXES) and word != HOME_DISTRICT
-                 and word not in GENERIC_PLACES)
+def _places(query: str, segmenter: Segmenter, home: frozenset[str]) -> tuple[str, ...]:
+    """Districts, counties, cities and provinces the question names, other than the knowledge's own (``home``)."""
+    return tuple(dict.fromkeys(word for word, flag in segmenter.tagged(query)
+                               if flag == "ns" and len(word) >= MIN_PLACE_CHARS and word.endswith(PLACE_SUFFIXES)
+                               and word not in home))
 
 
 # What a 多大/多长/多久 question measures, and the units a sentence must hold to answer it; the first match
@@ -179,7 +189,8 @@ def _places(query: str) -> tuple[str, ...]:
 DIMENSIONS = [(re.compile(r"多久|多长时间"), "年|个月|天|日|小时|分钟|秒|周"), (re.compile(r"面积"), "平方米|平方公里|平方千米|亩|公顷"),
               (re.compile(r"多高|高度|海拔"), "米"), (re.compile(r"多长|长度|全长|多远|距离|里程"), "米|公里|千米|里"),
               (re.compile(r"多重|重量"), "吨|斤|克")]
-PER_UNIT = re.compile(r"每(月|人|户|年|天|颗|次)")
+# A rate: 每月发多少钱, 一颗牙多少钱 (a price per unit of something).
+PER_UNIT = re.compile(r"每(月|人|户|年|天|颗|次|个|件|平方米|吨)|一(颗|个|件|次|人|户|平方米|吨)(?=[^，,。？?]{0,6}多少钱)")
 
 
 def _counted(units: str) -> re.Pattern:
@@ -187,10 +198,10 @@ def _counted(units: str) -> re.Pattern:
     return re.compile(r"(?<![\d.月])" + NUMBER + f"(?:{units})")
 
 
-def _asked_unit(query: str) -> str | None:
+def _asked_unit(query: str, segmenter: Segmenter) -> str | None:
     for count in ASKED_COUNT.finditer(query):
         rest = query[count.end():]
-        word = next(iter(jieba.cut(rest)), "")
+        word = next(iter(segmenter.words_of(rest)), "")
         if word in MEASURE_WORDS:
             return word
         ending = COUNTED_NOUN_ENDING.match(rest)
@@ -199,18 +210,22 @@ def _asked_unit(query: str) -> str | None:
     return None
 
 
-def _unit_pattern(query: str, answer_type: str) -> re.Pattern | None:
+def _unit_pattern(query: str, answer_type: str, segmenter: Segmenter) -> re.Pattern | None:
     if answer_type == "money":
         per = PER_UNIT.search(query)
-        # 每月发多少钱 asks for a rate: a total (832万余元) does not answer it.
-        return re.compile(rf"{per.group(0)}[^。；;]{{0,30}}?\d[\d.]*\s*(万|亿)?余?元") if per else None
+        # 每月发多少钱 asks for a rate: a total (832万余元) does not answer it; 每颗…元, 一颗…元 and 元/颗 do.
+        if per is None:
+            return None
+        unit = per.group(1) or per.group(2)
+        amount = r"\d[\d.]*\s*(万|亿)?余?元"
+        return re.compile(rf"[每一]{unit}[^。；;]{{0,30}}?{amount}|{amount}\s*/\s*{unit}")
     if answer_type == "place":
         asked = ASKED_PLACE.search(query)
         answers = PLACE_ANSWERS.get(asked.group(1), asked.group(1)) if asked else None
         return re.compile(answers) if answers else None
     if answer_type != "quantity":
         return None
-    unit = _asked_unit(query)
+    unit = _asked_unit(query, segmenter)
     if unit is None:
         units = next((units for asked, units in DIMENSIONS if asked.search(query)), None)
         return _counted(units) if units else None
@@ -219,9 +234,11 @@ def _unit_pattern(query: str, answer_type: str) -> re.Pattern | None:
     return _counted(units) if units else None
 
 
-def analyze(query: str, keyword: KeywordIndex, carried: tuple[str, ...] = ()) -> QuestionAnalysis:
+def analyze(query: str, keyword: KeywordIndex, carried: tuple[str, ...] = (),
+            home: frozenset[str] = frozenset()) -> QuestionAnalysis:
     """``query`` is the normalised, glossary-expanded question; ``carried`` the terms a follow-up took from
-    earlier turns: they steer sentence choice but weigh little, so they cannot make a question answerable."""
+    earlier turns: they steer sentence choice but weigh little, so they cannot make a question answerable.
+    ``home``: the names of the knowledge's own place (its lexicon's district), never a place it lacks."""
     chinese = len(CJK_RE.findall(query)) >= max(2, len(query) // 4)
     weights = salient_terms(query, keyword, words=chinese)
     carried_weights = {t: CARRIED_TERM_FACTOR * keyword.idf(t) for t in carried if t not in weights}
@@ -232,9 +249,9 @@ def analyze(query: str, keyword: KeywordIndex, carried: tuple[str, ...] = ()) ->
         weights=weights,
         carried=carried_weights,
         answer_type=answer_type,
-        places=_places(query),
+        places=_places(query, keyword.segmenter, home),
         years=tuple(m.group(0).rstrip("年") for m in YEAR_RE.finditer(query)),
         asks_current=bool(CURRENT_RE.search(query.lower())),
         chinese=chinese,
-        unit_pattern=_unit_pattern(query, answer_type),
+        unit_pattern=_unit_pattern(query, answer_type, keyword.segmenter),
     )

@@ -1,10 +1,11 @@
-"""Calibration: how each refusal threshold trades false refusals against wrong answers.
+"""Calibration: how the refusal threshold trades false refusals against wrong answers.
 
 ``python -m bot calibrate eval/questions.jsonl [--split dev] [--knowledge DIR] [--index DIR]``
 
-Every question is searched and analysed once (``Assistant.consider``); only the answer-or-refuse decision
-(``grounding.assess``) is replayed for each threshold value, one threshold varied at a time around the
-current ones. Run it on the dev split: thresholds chosen on the test split would grade themselves.
+Every question is searched, analysed and its candidate sentences scored once; only the answer-or-refuse decision
+(``grounding.assess``) is replayed for each threshold on the best candidate's probability. Run it on the dev
+split: a threshold chosen on the test split would grade itself. ``python -m bot train`` uses the same curve to
+choose the threshold it ships.
 """
 from __future__ import annotations
 
@@ -13,79 +14,127 @@ from dataclasses import dataclass, replace
 from tqdm import tqdm
 
 from bot.answer.assistant import Assistant, conversation
-from bot.answer.extractive import candidates
+from bot.answer.extractive import Candidate
 from bot.answer.grounding import Thresholds, assess
-from bot.evaluation.evaluate import SetupError, prepare, print_error
+from bot.answer.selection import SelectorModel
+from bot.evaluation.evaluate import Question, SetupError, prepare, print_error, squash
 
-# Values tried per refusal threshold (office_context_coverage only picks the office to suggest); the current
-# value is always added.
-SWEEPS = {
-    "min_sentence_coverage": (0.1, 0.2, 0.3, 0.4, 0.5, 0.6),
-    "min_context_coverage": (0.35, 0.45, 0.55, 0.65, 0.75),
-    "min_dense": (0.74, 0.77, 0.80, 0.83, 0.86),
-    "min_dense_foreign": (0.68, 0.71, 0.74, 0.77, 0.80),
-    "foreign_term_specificity": (0.5, 0.6, 0.7, 0.8, 0.9, 1.01),  # 1.01: the signal off
-}
+THRESHOLDS = tuple(round(0.01 * i, 2) for i in range(1, 100))
 
 
 @dataclass(frozen=True)
-class TradeOff:
-    threshold: str
-    value: float
-    false_refusals: int  # answerable questions refused
+class Example:
+    """One dev question as the selector sees it."""
+    set_name: str
+    question: Question
+    ranked: list[Candidate]
+    labels: tuple[bool, ...]  # per candidate: it answers the question
+    considered: object  # the assistant's Considered: what the decision is replayed on
+
+    @property
+    def answerable(self) -> bool:
+        return self.question.answerable
+
+
+def answers(question: Question, candidate: Candidate) -> bool:
+    """Would the eval credit this sentence as the answer? Its passage holds the question's evidence and the
+    sentence states every fact (without facts: the sentence lies inside the evidence or holds it)."""
+    if not question.answerable:
+        return False
+    passage = squash(candidate.passage.chunk.text)
+    if question.evidence and not any(squash(e) in passage for e in question.evidence):
+        return False
+    text = squash(candidate.text)
+    if question.facts:
+        return all(squash(f) in text for f in question.facts)
+    return any(squash(e) in text or text in squash(e) for e in question.evidence)
+
+
+def collect(set_name: str, questions: list[Question], assistant: Assistant, progress: bool = False) -> list[Example]:
+    """The questions searched, analysed and ranked once: the expensive part of every curve."""
+    examples = []
+    for q in tqdm(questions, desc=f"ranking {set_name}", unit="question", disable=not progress):
+        considered = assistant.consider(q.question, conversation(q.history))
+        ranked = assistant.rank(considered)
+        examples.append(Example(set_name, q, ranked, tuple(answers(q, c) for c in ranked), considered))
+    return examples
+
+
+def rescored(examples: list[Example], model: SelectorModel) -> list[Example]:
+    """The examples with each candidate's probability under ``model``, re-ranked as the assistant would."""
+    result = []
+    for e in examples:
+        pairs = [(replace(c, probability=model.probability(c.features)), label) for c, label in zip(e.ranked, e.labels)]
+        pairs.sort(key=lambda pair: (-pair[0].probability, pair[0].passage_rank, pair[0].start))
+        result.append(replace(e, ranked=[c for c, _ in pairs], labels=tuple(label for _, label in pairs)))
+    return result
+
+
+@dataclass(frozen=True)
+class Outcome:
+    set_name: str
+    threshold: float
+    answerable: int
+    unanswerable: int
+    false_refusals: int
     wrong_answers: int  # unanswerable questions answered
-    current: bool
+    right_sentence: int  # answerable questions answered with a sentence that answers
+
+    @property
+    def false_refusal_rate(self) -> float:
+        return self.false_refusals / self.answerable if self.answerable else 0.0
+
+    @property
+    def refusal_rate(self) -> float:
+        return 1 - self.wrong_answers / self.unanswerable if self.unanswerable else 1.0
 
 
-def consider_all(assistant, questions, progress: bool = False) -> list:
-    """(question, Considered, ranked sentences) triples: the expensive part, done once."""
-    considered = []
-    for q in tqdm(questions, desc="searching", unit="question", disable=not progress):
-        c = assistant.consider(q.question, conversation(q.history))
-        considered.append((q, c, candidates(c.analysis, c.retrieval.passages)))
-    return considered
+def outcome(examples: list[Example], thresholds: Thresholds, set_name: str) -> Outcome:
+    fr = wrong = right = a = u = 0
+    for e in examples:
+        c = e.considered
+        answered = assess(c.analysis, c.retrieval.passages, e.ranked, thresholds).answerable
+        if e.answerable:
+            a += 1
+            fr += not answered
+            right += answered and bool(e.labels) and e.labels[0]
+        else:
+            u += 1
+            wrong += answered
+    return Outcome(set_name, thresholds.min_probability, a, u, fr, wrong, right)
 
 
-def decisions(considered: list, keyword, thresholds: Thresholds) -> tuple[int, int]:
-    """(false refusals, wrong answers) if the assistant used these thresholds."""
-    false_refusals = wrong_answers = 0
-    for question, c, ranked in considered:
-        answerable = assess(c.analysis, c.retrieval.passages, ranked, keyword, thresholds).answerable
-        false_refusals += question.answerable and not answerable
-        wrong_answers += (not question.answerable) and answerable
-    return false_refusals, wrong_answers
+def curve(examples: list[Example], base: Thresholds) -> dict[float, list[Outcome]]:
+    """Per threshold, one Outcome per set (sets in name order)."""
+    names = sorted({e.set_name for e in examples})
+    return {t: [outcome([e for e in examples if e.set_name == n], replace(base, min_probability=t), n) for n in names]
+            for t in THRESHOLDS}
 
 
-def trade_offs(considered: list, keyword, current: Thresholds) -> list[TradeOff]:
-    rows = []
-    for name, values in SWEEPS.items():
-        now = getattr(current, name)
-        for value in sorted({*values, now}):
-            false_refusals, wrong_answers = decisions(considered, keyword, replace(current, **{name: value}))
-            rows.append(TradeOff(name, value, false_refusals, wrong_answers, value == now))
-    return rows
-
-
-def format_trade_offs(rows: list[TradeOff], answerable: int, unanswerable: int) -> str:
-    lines = [f"{answerable} answerable, {unanswerable} unanswerable questions; one threshold varied at a time "
-             "(* = current value)", "",
-             "| threshold | value | false refusals | wrong answers |", "|---|---:|---:|---:|"]
-    for row in rows:
-        mark = " *" if row.current else ""
-        lines.append(f"| {row.threshold} | {row.value:g}{mark} | {row.false_refusals} / {answerable} "
-                     f"| {row.wrong_answers} / {unanswerable} |")
+def format_curve(table: dict[float, list[Outcome]], chosen: float | None = None, every: int = 5) -> str:
+    names = [r.set_name for r in next(iter(table.values()))]
+    head = "| threshold | " + " | ".join(f"{n} false refusal | {n} refusal | {n} right sentence" for n in names) + " |"
+    lines = [head, "|---:|" + "---:|---:|---:|" * len(names)]
+    for i, (t, rows) in enumerate(table.items()):
+        if i % every and t != chosen:
+            continue
+        cells = " | ".join(f"{r.false_refusal_rate:.3f} | {r.refusal_rate:.3f} | "
+                           f"{r.right_sentence}/{r.answerable}" for r in rows)
+        lines.append(f"| {t:.2f}{' *' if t == chosen else ''} | {cells} |")
     return "\n".join(lines)
 
 
 def main(args) -> int:
-    """``python -m bot calibrate``: print the trade-off table; 2 when it could not run."""
+    """``python -m bot calibrate``: print the trade-off curve; 2 when it could not run."""
     try:
-        _, questions, settings, index = prepare(args)
+        path, questions, settings, index = prepare(args)
     except SetupError as exc:
         return print_error(str(exc))
     assistant = Assistant(settings, index=index)
-    considered = consider_all(assistant, questions, progress=True)
+    examples = collect(path.stem, questions, assistant, progress=True)
     answerable = sum(q.answerable for q in questions)
-    print(format_trade_offs(trade_offs(considered, index.keyword, assistant.thresholds),
-                            answerable, len(questions) - answerable))
+    current = assistant.thresholds.min_probability
+    print(f"{answerable} answerable, {len(questions) - answerable} unanswerable questions; the model refuses when "
+          f"its best candidate's probability is below the threshold (* = the shipped one, {current:.2f})\n")
+    print(format_curve(curve(examples, assistant.thresholds), chosen=current))
     return 0

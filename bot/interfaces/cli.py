@@ -128,8 +128,14 @@ def cmd_calibrate(args) -> int:
     return calibrate(args)
 
 
+def cmd_train(args) -> int:
+    from bot.evaluation.training import main as train
+
+    return train(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bot", description="卫东区 resident-services chatbot")
+    parser = argparse.ArgumentParser(prog="python -m bot", description="resident-services chatbot: grounded answers from the knowledge folder")
     sub = parser.add_subparsers(dest="command", required=True)
     # Shared options, declared once so every subcommand names and explains them alike.
     knowledge = argparse.ArgumentParser(add_help=False)
@@ -181,6 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("questions")
     p.add_argument("--split", choices=["dev", "test", "all"], default="dev")
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("train", help="fit the answer selector on the dev parts of the question sets")
+    p.add_argument("--set", action="append", metavar="NAME[=QUESTIONS,KNOWLEDGE,INDEX]",
+                   help="a question set (repeatable; default: seed, scale and cmrc with the folders make builds)")
+    p.add_argument("--target-false-refusal", type=float,
+                   help="highest mean dev false-refusal rate the threshold may give (default 0.03)")
+    p.add_argument("--out", help="model file to write (default: bot/answer/selector.json, the shipped one)")
+    p.set_defaults(func=cmd_train)
     return parser
 
 

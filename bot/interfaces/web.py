@@ -32,13 +32,14 @@ from bot.interfaces.throttle import LoginThrottle, RateLimit
 
 log = logging.getLogger(__name__)
 
-TITLE = "卫东区便民问答"
-INTRO = ("### 卫东区便民问答\n"
-         "回答只摘自区里发布的资料，每句话后面的 [n] 是它的出处；点击 [n] 或下方的来源，右侧会打开原文并标出引用的句子。")
-CHAT_PLACEHOLDER = "您好！请在下方输入您想了解的事情，例如低保、儿童窝沟封闭、“四城联创”、扬尘治理等。"
+# The district's name and example questions come from the knowledge's lexicon (knowledge/lexicon.yaml).
+TITLE = "{district}便民问答"
+INTRO = ("### {title}\n"
+         "回答只摘自发布的资料，每句话后面的 [n] 是它的出处；点击 [n] 或下方的来源，右侧会打开原文并标出引用的句子。")
+CHAT_PLACEHOLDER = "您好！请在下方输入您想了解的事情{topics}。"
 ARTICLE_PLACEHOLDER = '<div class="wd-article-empty">点击回答中的 [n] 或来源，在这里查看原文，引用的句子会高亮显示。</div>'
 READER_PLACEHOLDER = '<div class="wd-article-empty">点选列表中的一行，或填写编号后点“打开”，在这里阅读全文。</div>'
-EMPTY_PROMPT = "请先输入您想咨询的问题，例如：卫东区目前有多少低保户？"
+EMPTY_PROMPT = "请先输入您想咨询的问题。"
 NOT_TEXT = "问题必须是一段文字。"
 RATE_LIMITED = "提问太频繁了，请稍等一分钟再试。"
 COMMENT_TOO_LONG = f"补充说明最多 {MAX_COMMENT} 个字，请精简后再提交。"
@@ -52,15 +53,6 @@ ERROR_HTML = f'<div class="wd-error">{APOLOGY}</div>'
 MAX_SHOWN_QUESTION = 500
 RATING_TEXT = {"up": "👍 好评", "down": "👎 差评"}
 
-# (a word the knowledge must contain, a question that it answers): examples are only offered when answerable.
-EXAMPLES = [
-    ("低保", "卫东区目前低保保障对象一共有多少户、多少人？"),
-    ("窝沟封闭", "哪些孩子可以免费做窝沟封闭？"),
-    ("四城联创", "卫东区推进“四城联创”累计投入了多少资金？"),
-    ("扬尘", "建筑工地扬尘是怎么巡查的？"),
-    ("财政收入", "卫东区上半年财政收入同比增长了多少？"),
-    ("黑板报", "王怀木义务为社区出了多少期黑板报？"),
-]
 
 CITE_MARK = re.compile(r"\[(\d+)\]")
 CITE_KEY = re.compile(r"wd-cite-(\d+)-(\d+)")
@@ -355,8 +347,13 @@ class WebApp:
     # ---- residents -------------------------------------------------------------------------------------
 
     def examples(self) -> list[str]:
+        """The lexicon's example questions whose topic the knowledge still contains."""
         texts = [c.indexed_text for c in self.assistant.index.chunks()]
-        return [question for word, question in EXAMPLES if any(word in t for t in texts)]
+        return [e.question for e in self.assistant.lexicon.examples if any(e.topic in t for t in texts)]
+
+    def placeholder(self) -> str:
+        topics = list(dict.fromkeys(e.topic for e in self.assistant.lexicon.examples))
+        return CHAT_PLACEHOLDER.format(topics=f"，例如{'、'.join(topics)}等" if topics else "")
 
     def respond(self, message: str, session: dict, request: gr.Request = None) -> Iterator[tuple]:
         """Streams one turn into the chat. Outputs: input box, chat, session, comment box."""
@@ -562,9 +559,10 @@ class WebApp:
     # ---- layout ------------------------------------------------------------------------------------------
 
     def build(self) -> gr.Blocks:
-        with gr.Blocks(title=TITLE, analytics_enabled=False,
+        title = TITLE.format(district=self.assistant.lexicon.district)
+        with gr.Blocks(title=title, analytics_enabled=False,
                        delete_cache=(int(EXPORT_SECONDS), int(EXPORT_SECONDS))) as demo:
-            gr.Markdown(INTRO)
+            gr.Markdown(INTRO.format(title=title))
             with gr.Tabs():
                 with gr.Tab("居民问答", id="chat"):
                     self._chat_tab()
@@ -580,7 +578,7 @@ class WebApp:
         with gr.Row():
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(label="对话", height=560, render_markdown=False, sanitize_html=True,
-                                     allow_tags=False, placeholder=CHAT_PLACEHOLDER, buttons=["copy"],
+                                     allow_tags=False, placeholder=self.placeholder(), buttons=["copy"],
                                      elem_id="wd-chat")
                 with gr.Row():
                     question = gr.Textbox(show_label=False, placeholder=EMPTY_PROMPT, lines=1, max_lines=5,

@@ -65,7 +65,7 @@ class ArticleFileError(ValueError):
         self.line = line
 
 
-class _FrontMatterLoader(yaml.SafeLoader):
+class NoAliasLoader(yaml.SafeLoader):
     """Safe YAML without anchors and aliases: a few hundred bytes of nested aliases expand to billions of
     nodes (the "billion laughs" bomb), and no article needs them."""
 
@@ -81,7 +81,7 @@ class _FrontMatterHandler(frontmatter.YAMLHandler):
     def load(self, fm: str, **kwargs):
         if len(fm) > MAX_FRONT_MATTER_CHARS:
             raise ArticleFileError(f"front matter is longer than {MAX_FRONT_MATTER_CHARS} characters", line=1)
-        return yaml.load(fm, Loader=_FrontMatterLoader)
+        return yaml.load(fm, Loader=NoAliasLoader)
 
 
 def is_article_path(rel: Path) -> bool:

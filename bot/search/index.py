@@ -20,8 +20,9 @@ from tqdm import tqdm
 from bot.knowledge.chunking import Chunk, chunk_article
 from bot.config import Settings
 from bot.search.embeddings import describe, load_embeddings
-from bot.search.keyword import KeywordIndex, tokenize
+from bot.search.keyword import KeywordIndex, segmenter_for
 from bot.knowledge.articles import KnowledgeLoad
+from bot.knowledge.lexicon import Lexicon
 
 WRITE_BATCH = 64
 READ_BATCH = 5000
@@ -60,6 +61,8 @@ class KnowledgeIndex:
         self.embeddings = embeddings
         self.client = client or make_client(settings)
         self.model_info = describe(embeddings)
+        self.lexicon = Lexicon.load(settings.knowledge_dir)
+        self.segmenter = segmenter_for(tuple(self.lexicon.words))
         self._open()
         self._lock = threading.RLock()
         self._keyword: KeywordIndex | None = None
@@ -115,10 +118,12 @@ class KnowledgeIndex:
                 return
             chunks, tokens = {}, []
             for chunk_id, document, meta in self._records(["documents", "metadatas"]):
-                chunks[chunk_id] = Chunk.from_record(chunk_id, document, meta)
-                tokens.append(meta.get("tokens", "").split())
+                chunk = chunks[chunk_id] = Chunk.from_record(chunk_id, document, meta)
+                # Tokens stored by an ingest with other lexicon words (or none recorded) are made again.
+                same = meta.get("segmenter") == self.segmenter.fingerprint
+                tokens.append(meta.get("tokens", "").split() if same else self.segmenter.tokenize(chunk.indexed_text))
             self._chunks = chunks
-            self._keyword = KeywordIndex(list(chunks), tokens)
+            self._keyword = KeywordIndex(list(chunks), tokens, self.segmenter)
             self._loaded_revision = revision
 
     @property
@@ -179,7 +184,8 @@ class KnowledgeIndex:
     def _write(self, chunks: list[Chunk]) -> None:
         texts = [c.indexed_text for c in chunks]
         vectors = self.embeddings.embed_documents(texts)
-        metadatas = [{**c.metadata(), "tokens": " ".join(tokenize(t))} for c, t in zip(chunks, texts)]
+        metadatas = [{**c.metadata(), "tokens": " ".join(self.segmenter.tokenize(t)),
+                      "segmenter": self.segmenter.fingerprint} for c, t in zip(chunks, texts)]
         # upsert, not add: a re-run after a crash may meet chunks that were already written.
         self.collection.upsert(ids=[c.id for c in chunks], embeddings=vectors, documents=[c.text for c in chunks],
                                metadatas=metadatas)

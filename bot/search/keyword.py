@@ -1,6 +1,8 @@
 """Keyword search: jieba segmentation and BM25 (bm25s, sparse matrices: fast at tens of thousands of chunks)."""
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 import re
 import threading
@@ -9,12 +11,9 @@ from dataclasses import dataclass
 
 import bm25s
 import jieba
+import jieba.posseg
 
 jieba.setLogLevel(60)
-# Service and programme names the general dictionary splits apart; a resident types them as one word.
-for _term in ("窝沟封闭", "低保", "低保户", "四城联创", "扬尘治理", "八小门店", "黄标车", "雾炮车", "洒水车",
-              "创卫", "攻坚办", "纪工委", "统战部", "统一战线", "经济责任审计", "双过半", "慢性病", "暖心台账"):
-    jieba.add_word(_term)
 
 STOPWORDS = frozenset(
     "的 了 是 在 和 与 及 等 对 为 有 也 都 将 把 被 从 而 并 其 之 于 以 或 这 那 个 吗 呢 吧 啊 呀 嘞 哪 啥 么 "
@@ -23,14 +22,48 @@ STOPWORDS = frozenset(
 TOKEN_RE = re.compile(r"[\w%％.]+")
 
 
-def tokenize(text: str) -> list[str]:
-    """Search-mode segmentation (卫东区 → 卫东, 东区, 卫东区) without punctuation and function words."""
-    tokens = []
-    for token in jieba.cut_for_search(text.lower()):
-        token = token.strip()
-        if token and token not in STOPWORDS and TOKEN_RE.fullmatch(token):
-            tokens.append(token)
-    return tokens
+class Segmenter:
+    """jieba with a knowledge folder's own words (its lexicon) added to a private copy of the dictionary: jieba's
+    global state is never changed, so two knowledge folders in one process segment independently."""
+
+    def __init__(self, words: tuple[str, ...] = ()):
+        self.words = tuple(sorted(set(words)))
+        # Stored with each chunk's tokens: chunks tokenized with other words are re-tokenized when loaded.
+        self.fingerprint = hashlib.sha256("\n".join(self.words).encode("utf-8")).hexdigest()[:16]
+        jieba.dt.check_initialized()
+        self._jieba = jieba.Tokenizer()
+        # A copy of the loaded dictionary, instead of loading it again (a second or so per instance).
+        self._jieba.FREQ, self._jieba.total = dict(jieba.dt.FREQ), jieba.dt.total
+        self._jieba.initialized = True
+        for word in self.words:
+            self._jieba.add_word(word)
+        self._tagger = jieba.posseg.POSTokenizer(self._jieba)
+
+    def tokenize(self, text: str) -> list[str]:
+        """Search-mode segmentation (卫东区 → 卫东, 东区, 卫东区) without punctuation and function words."""
+        tokens = []
+        for token in self._jieba.cut_for_search(text.lower()):
+            token = token.strip()
+            if token and token not in STOPWORDS and TOKEN_RE.fullmatch(token):
+                tokens.append(token)
+        return tokens
+
+    def words_of(self, text: str) -> list[str]:
+        """Precise-mode words, in order, covering ``text`` exactly."""
+        return self._jieba.lcut(text)
+
+    def tagged(self, text: str) -> list[tuple[str, str]]:
+        """(word, part-of-speech flag) pairs: ns is a place name, nr a person's."""
+        return [(pair.word, pair.flag) for pair in self._tagger.lcut(text)]
+
+
+@functools.lru_cache(maxsize=8)
+def segmenter_for(words: tuple[str, ...]) -> Segmenter:
+    """One Segmenter per word list: indexes of the same knowledge folder share it."""
+    return Segmenter(words)
+
+
+PLAIN = segmenter_for(())
 
 
 @dataclass(frozen=True)
@@ -42,8 +75,9 @@ class KeywordHit:
 class KeywordIndex:
     """BM25 over pre-tokenized chunks. Rebuilt whole from the vector store's chunks so both always agree."""
 
-    def __init__(self, ids: list[str], tokens: list[list[str]]):
+    def __init__(self, ids: list[str], tokens: list[list[str]], segmenter: Segmenter = PLAIN):
         self.ids = list(ids)
+        self.segmenter = segmenter
         self._df = Counter(t for doc in tokens for t in set(doc))
         self._n = len(self.ids)
         self._bm25 = None

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 
 from bot.knowledge.chunking import Chunk
 from bot.search.index import KnowledgeIndex
-from bot.search.keyword import tokenize
 from bot.text import normalize_query
 
 RRF_K = 60
@@ -73,7 +72,7 @@ class HybridSearch:
         query = normalize_query(question)[:MAX_QUERY_CHARS]
         if not query:
             return RetrievalResult(query, [], {"retrieve": 0.0, "rerank": 0.0})
-        keyword_hits = [(h.chunk_id, h.score) for h in self.index.keyword.search(tokenize(query), CANDIDATES)]
+        keyword_hits = [(h.chunk_id, h.score) for h in self.index.keyword.search(self.index.keyword.segmenter.tokenize(query), CANDIDATES)]
         dense_hits = self.index.dense_search(self.index.embeddings.embed_query(query), CANDIDATES)
         dense_of, keyword_of = dict(dense_hits), dict(keyword_hits)
         passages = []

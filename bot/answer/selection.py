@@ -1,0 +1,221 @@
+"""Answer selection: the probability that a sentence of the retrieved passages answers the question.
+
+Each candidate sentence is described by features that mean the same in any corpus (how much of the question it
+and its passage contain, by words and by characters; whether it holds the asked-for kind of answer; the passage's
+rank and similarity scores; the question's words the knowledge never uses). A logistic model fitted on the dev
+parts of three question sets (``python -m bot train``: gradient-boosted trees, which measured better than a
+logistic regression on the same features) turns them into one probability. The best candidate's
+probability is also the answer-or-refuse decision: below the model's threshold the assistant refuses.
+
+The model is a JSON file next to this module (the trees' splits and leaf values): versioned with the code, read by
+twenty lines of Python at answer time (scikit-learn is needed only to train), loaded without unpickling anything.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bot.answer.questions import CJK_RE, QUESTION_WORDS, QuestionAnalysis
+from bot.search.keyword import Segmenter
+from bot.search.retrieval import Passage
+
+MODEL_PATH = Path(__file__).with_name("selector.json")
+MODEL_VERSION = 2
+
+# Question words and particles removed before characters are compared (多少, 什么, 吗 say nothing of the topic).
+# Single characters only where they are never part of a topic word (共 is in 公共, 不 in 不动产).
+QUESTION_CHARS = re.compile("|".join(sorted((w for w in QUESTION_WORDS if CJK_RE.search(w) and len(w) > 1),
+                                            key=len, reverse=True)) + r"|[几谁哪啥咋吗呢吧啊呀的了？?，,。！!、\s]")
+DIGITS = re.compile(r"\d+(?:\.\d+)?")
+PERSON_TAGS = ("nr", "nrfg", "nrt")
+
+FEATURES = (
+    "coverage",  # idf-weighted share of the question's terms in the sentence with its headline
+    "sentence_coverage",  # ... in the sentence alone
+    "previous_coverage",  # ... in the sentence before it
+    "next_coverage",  # ... in the sentence after it
+    "neighbour_holds_more",  # a sentence next to it holds more of the question than it does
+    "title_coverage",  # ... in the passage's headline
+    "context_coverage",  # ... in the sentence's passage with its headline
+    "coverage_gap",  # best coverage among all candidates minus this one's
+    "bigrams",  # share of the question's character pairs in the sentence with its headline
+    "sentence_bigrams",  # ... in the sentence alone
+    "context_bigrams",  # ... in the passage with its headline
+    "bigram_gap",  # best sentence_bigrams among all candidates minus this one's
+    "window",  # how tightly the matched character pairs sit: their count over the span they cover
+    "typed_question",  # the question asks for a kind of answer a pattern recognises (a count, a date, a phone…)
+    "typed_match",  # ... and this sentence holds one
+    "typed_available",  # ... and some candidate holds one
+    "asks_quantity", "asks_time", "asks_person", "asks_place", "asks_procedure", "asks_other",
+    "has_number",  # the sentence holds a number, a date, a person's name (whatever was asked)
+    "has_date",
+    "person_named",
+    "numbers_asked",  # the question contains numbers
+    "numbers_agree",  # share of those numbers found in the passage
+    "dense",  # cosine of question and passage (0 when the dense search did not return the passage)
+    "dense_gap",  # best passage cosine minus this passage's
+    "keyword_share",  # this passage's BM25 score over the best one's
+    "rank",  # 1 / (1 + passage rank)
+    "first_in_passage",  # 1 / (1 + the sentence's position in its passage)
+    "length",  # log of the sentence length in characters
+    "unknown_share",  # share of the question's term weight that no chunk of the knowledge uses
+    "foreign",  # how many specific words of the question no article uses (it asks about something else)
+    "foreign_latin",  # one of them is in Latin script (GDP, a product name): rarely a segmentation accident
+    "chinese",  # the question is Chinese (else lexical features say little)
+)
+ASKED = {"quantity": "asks_quantity", "money": "asks_quantity", "age": "asks_quantity", "time": "asks_time",
+         "person": "asks_person", "place": "asks_place", "address": "asks_place", "procedure": "asks_procedure"}
+NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万亿两]+(?:个|名|人|家|户|年|次|项|种|所|位)")
+DATE = re.compile(r"\d{1,4}年|\d{1,2}月|\d{1,2}日|世纪|年代")
+
+
+def question_bigrams(text: str) -> set[str]:
+    """Character pairs of the question's topic words: robust to segmentation (a name jieba splits still matches)."""
+    kept = QUESTION_CHARS.sub(" ", text.lower())
+    return {kept[i:i + 2] for i in range(len(kept) - 1) if " " not in kept[i:i + 2]}
+
+
+def bigram_share(bigrams: frozenset[str], text: str) -> float:
+    return sum(b in text for b in bigrams) / len(bigrams) if bigrams else 0.0
+
+
+def window(bigrams: frozenset[str], text: str) -> float:
+    """Matched pairs per character of the span from the first to the last match: 1.0 when they are adjacent."""
+    found = [i for b in bigrams for i in [text.find(b)] if i >= 0]
+    if not found:
+        return 0.0
+    return min(1.0, 2 * len(found) / (max(found) - min(found) + 2))
+
+
+@dataclass(frozen=True)
+class QuestionContext:
+    """What every candidate of one question shares: computed once per question."""
+    analysis: QuestionAnalysis
+    bigrams: frozenset[str]
+    numbers: tuple[str, ...]
+    best_dense: float
+    best_keyword: float
+    unknown_share: float
+    foreign: tuple[str, ...]
+    person: bool
+    typed_available: bool  # some candidate sentence holds the asked-for kind of answer
+
+    @classmethod
+    def of(cls, analysis: QuestionAnalysis, passages: list[Passage], known: dict[str, bool], foreign: tuple[str, ...],
+           typed_available: bool) -> "QuestionContext":
+        weights = analysis.weights
+        total = sum(weights.values())
+        unknown = sum(w for t, w in weights.items() if not known.get(t, True)) / total if total else 0.0
+        return cls(analysis, frozenset(question_bigrams(analysis.query)), tuple(DIGITS.findall(analysis.query)),
+                   max((p.dense or 0.0 for p in passages), default=0.0),
+                   max((p.keyword or 0.0 for p in passages), default=0.0), unknown, foreign,
+                   analysis.answer_type == "person", typed_available)
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A candidate sentence as features read it: where it is and how much of the question it holds."""
+    passage: Passage
+    rank: int  # of its passage
+    position: int  # in its passage
+    text: str
+    coverage: float
+    sentence_coverage: float
+    previous_coverage: float  # of the sentence before it in the passage
+    next_coverage: float  # ... and after it
+    title_coverage: float
+    context_coverage: float
+    typed: bool
+
+
+def features(q: QuestionContext, s: Sentence, best_coverage: float, best_bigrams: float,
+             segmenter: Segmenter) -> tuple[float, ...]:
+    passage, text = s.passage, s.text
+    headed = f"{passage.chunk.title}\n{text}"
+    lowered = text.lower()
+    asked = ASKED.get(q.analysis.answer_type, "asks_other")
+    person = q.person and any(flag in PERSON_TAGS for _, flag in segmenter.tagged(text))
+    sentence_bigrams = bigram_share(q.bigrams, lowered)
+    values = {
+        "coverage": s.coverage,
+        "sentence_coverage": s.sentence_coverage,
+        "previous_coverage": s.previous_coverage,
+        "next_coverage": s.next_coverage,
+        "neighbour_holds_more": float(max(s.previous_coverage, s.next_coverage) > s.sentence_coverage),
+        "title_coverage": s.title_coverage,
+        "context_coverage": s.context_coverage,
+        "coverage_gap": best_coverage - s.coverage,
+        "bigrams": bigram_share(q.bigrams, headed.lower()),
+        "sentence_bigrams": sentence_bigrams,
+        "context_bigrams": bigram_share(q.bigrams, passage.chunk.indexed_text.lower()),
+        "bigram_gap": best_bigrams - sentence_bigrams,
+        "window": window(q.bigrams, lowered),
+        "typed_question": float(q.analysis.required_pattern is not None),
+        "typed_match": float(s.typed),
+        "typed_available": float(q.typed_available),
+        **{name: float(name == asked) for name in set(ASKED.values()) | {"asks_other"}},
+        "has_number": float(bool(NUMBER.search(text))),
+        "has_date": float(bool(DATE.search(text))),
+        "person_named": float(person),
+        "numbers_asked": float(bool(q.numbers)),
+        "numbers_agree": sum(n in passage.chunk.indexed_text for n in q.numbers) / len(q.numbers) if q.numbers else 0.0,
+        "dense": passage.dense or 0.0,
+        "dense_gap": q.best_dense - (passage.dense or 0.0),
+        "keyword_share": (passage.keyword or 0.0) / q.best_keyword if q.best_keyword > 0 else 0.0,
+        "rank": 1.0 / (1 + s.rank),
+        "first_in_passage": 1.0 / (1 + s.position),
+        "length": math.log(1 + len(text)),
+        "unknown_share": q.unknown_share,
+        "foreign": float(min(3, len(q.foreign))),
+        "foreign_latin": float(any(word.isascii() for word in q.foreign)),
+        "chinese": float(q.analysis.chinese),
+    }
+    return tuple(values[name] for name in FEATURES)
+
+
+@dataclass(frozen=True)
+class SelectorModel:
+    """Gradient-boosted regression trees over the features, read as log-odds. A tree is a tuple of nodes
+    ``(feature index, threshold, left, right, value)``; a leaf has feature index -1 and holds its value.
+    ``threshold`` is the refusal cut on the best candidate's probability."""
+    features: tuple[str, ...]
+    baseline: float
+    learning_rate: float
+    trees: tuple[tuple[tuple[int, float, int, int, float], ...], ...]
+    threshold: float
+    version: int = MODEL_VERSION
+    trained_on: dict | None = None  # how it was made: sets, questions, target, dev figures
+
+    def probability(self, values: tuple[float, ...]) -> float:
+        z = self.baseline
+        for tree in self.trees:
+            node = tree[0]
+            while node[0] >= 0:
+                node = tree[node[2] if values[node[0]] <= node[1] else node[3]]
+            z += self.learning_rate * node[4]
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    @classmethod
+    def neutral(cls) -> "SelectorModel":
+        """Every candidate at 0.5: what training ranks with before a model exists (it reads only the features)."""
+        return cls(FEATURES, baseline=0.0, learning_rate=0.0, trees=(), threshold=0.5)
+
+    def save(self, path: Path = MODEL_PATH) -> None:
+        data = asdict(self)
+        trees = data.pop("trees")
+        text = json.dumps(data, ensure_ascii=False, indent=1)[:-2]  # the trees last, one line each: diffs stay short
+        lines = ",\n  ".join(json.dumps(tree, separators=(",", ":")) for tree in trees)
+        Path(path).write_text(f'{text},\n "trees": [\n  {lines}\n ]\n}}\n', encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path = MODEL_PATH) -> "SelectorModel":
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if data.get("version") != MODEL_VERSION or tuple(data.get("features", ())) != FEATURES:
+            raise ValueError(f"{path} was trained for other features (version {data.get('version')}); "
+                             "run `python -m bot train`")
+        trees = tuple(tuple((int(f), float(t), int(l), int(r), float(v)) for f, t, l, r, v in tree)
+                      for tree in data.pop("trees"))
+        return cls(**{**data, "features": tuple(data["features"]), "trees": trees})
