@@ -4,7 +4,7 @@ VENV_OK := .venv/.installed-stamp
 HOST    ?= 127.0.0.1
 PORT    ?= 7860
 
-.PHONY: run test index eval eval-cmrc bench bench-ingest load browser clean
+.PHONY: run test index eval eval-cmrc train bench bench-ingest load browser clean
 
 $(VENV_OK): pyproject.toml
 	python3 -m venv .venv
@@ -38,6 +38,11 @@ eval: $(VENV_OK)
 eval-cmrc: $(VENV_OK)
 	$(PY) -m bot import-cmrc --out eval/out/cmrc-knowledge --questions eval/cmrc_questions.jsonl
 	$(PY) -m bot eval eval/cmrc_questions.jsonl --out eval/out/cmrc --knowledge eval/out/cmrc-knowledge --index eval/out/cmrc-index
+
+# The answer selector (bot/answer/selector.json) from the dev parts of all three sets: needs the indexes that
+# `make index`, `make eval` and `make eval-cmrc` build. Deterministic: the same data gives the same file.
+train: $(VENV_OK) index
+	$(PY) -m bot train
 
 bench-ingest: $(VENV_OK)
 	$(PY) -m bench.ingest --docs 1000

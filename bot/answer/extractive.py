@@ -5,11 +5,12 @@ so a citation can never fail to support what it marks.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from bot.answer.types import Answer, Citation
 from bot.knowledge.chunking import split_sentences
-from bot.answer.questions import FOREIGN_SPECIFICITY, QuestionAnalysis, foreign_terms
+from bot.answer.questions import ANSWER_TYPES, FOREIGN_SPECIFICITY, QuestionAnalysis, foreign_terms
 from bot.answer.selection import QuestionContext, SelectorModel, Sentence, bigram_share, features
 from bot.search.keyword import KeywordIndex
 from bot.search.retrieval import Passage, RetrievalResult
@@ -19,6 +20,11 @@ MAX_SENTENCES = 2
 MAX_PROCEDURE_SENTENCES = 3
 SUBHEADING_CHARS = 14
 LEAD_IN_CHARS = 40
+CLAUSE_BREAK = re.compile(r"[，,；;：:]")
+SHORT_CLAUSE_CHARS = 8  # "共计247万元" alone does not say what was counted
+# What the refusal and the gap note call each kind of answer.
+GAP_LABELS = {"phone": "电话号码", "address": "办公地址", "money": "具体金额", "time": "具体时间", "documents": "所需材料",
+              "age": "年龄"}
 SECOND_SENTENCE_RATIO = 0.75  # a further sentence's probability must be this close to the best one's
 
 
@@ -73,11 +79,12 @@ def _sentences(analysis: QuestionAnalysis, passages: list[Passage]) -> list[tupl
             # A sentence is read under its headline and after the sentence before it ("今年78岁的张遂卿" follows
             # the one that names his village); read with the previous sentence it counts half.
             headed = f"{chunk.title}\n{trimmed}"
-            own = max(coverage(analysis, headed), 0.5 * coverage(analysis, f"{before}\n{headed}"))
+            window = coverage(analysis, f"{before}\n{headed}")
+            own = max(coverage(analysis, headed), 0.5 * window)
             typed = bool(pattern and pattern.search(trimmed))
-            result.append((Sentence(passage, rank, position, trimmed, own, coverage(analysis, trimmed),
-                                    coverage(analysis, before), coverage(analysis, after), title, context, typed),
-                           start, sentence.end))
+            result.append((Sentence(passage, rank, position, trimmed, own, coverage(analysis, trimmed), window,
+                                    before, coverage(analysis, before), coverage(analysis, after), title, context,
+                                    typed), start, sentence.end))
     return result
 
 
@@ -102,7 +109,7 @@ def candidates(analysis: QuestionAnalysis, passages: list[Passage], keyword: Key
 
 
 def select(analysis: QuestionAnalysis, ranked: list[Candidate]) -> list[Candidate]:
-    """The best sentence, plus at most one close runner-up that adds question terms the best one lacks (a
+    """The best sentence first, plus at most one close runner-up that adds question terms the best one lacks (a
     procedure may take one more); a sub-heading or lead-in brings the sentence it introduces."""
     if not ranked:
         return []
@@ -118,9 +125,10 @@ def select(analysis: QuestionAnalysis, ranked: list[Candidate]) -> list[Candidat
             chosen.append(cand)
             covered |= adds
     procedure = analysis.answer_type == "procedure"
-    chosen = [follow for cand in chosen for follow in _with_following(cand, ranked, procedure)]
-    # Quote in reading order when the sentences come from the same article.
-    return sorted(dict.fromkeys(chosen), key=lambda c: (c.passage_rank, c.start))
+    chosen = list(dict.fromkeys(follow for cand in chosen for follow in _with_following(cand, ranked, procedure)))
+    # Answer first: the best sentence leads and a supporting one follows. The steps of a procedure are quoted in
+    # reading order instead, as they are meant to be read.
+    return sorted(chosen, key=lambda c: (c.passage_rank, c.start)) if procedure else chosen
 
 
 def _with_following(cand: Candidate, ranked: list[Candidate], procedure: bool) -> list[Candidate]:
@@ -145,10 +153,36 @@ def source_age(passages: list[Passage], asks_current: bool) -> str:
     return f"截至{joined}的报道，" if asks_current else f"据{joined}的报道，"
 
 
+def answer_clause(cand: Candidate, analysis: QuestionAnalysis) -> tuple[int, int]:
+    """Offsets in ``cand.text`` of the clause that carries the answer: the one holding the asked-for kind of answer
+    (the number with its unit), with the clause before it when it is too short to name its subject; without an
+    answer kind, the whole sentence."""
+    pattern = analysis.required_pattern
+    match = pattern.search(cand.text) if pattern is not None and cand.has_answer_type else None
+    if match is None:
+        return 0, len(cand.text)
+    cuts = [0, *(m.end() for m in CLAUSE_BREAK.finditer(cand.text)), len(cand.text)]
+    at = max(i for i, cut in enumerate(cuts[:-1]) if cut <= match.start())
+    start, end = cuts[at], cuts[at + 1]
+    if end - start < SHORT_CLAUSE_CHARS and at > 0:
+        start = cuts[at - 1]
+    return start, len(cand.text[:end].rstrip("，,；;：:。"))
+
+
+def gaps(analysis: QuestionAnalysis, chosen: list[Candidate]) -> str:
+    """For a question with two parts (地址 and 几点上班): what the quoted sentences do not hold, said plainly."""
+    missing = [GAP_LABELS[kind] for kind in analysis.also_asks
+               if kind in GAP_LABELS and not any(ANSWER_TYPES[kind][1].search(c.text) for c in chosen)]
+    return f"资料中没有提到{'、'.join(missing)}。" if missing else ""
+
+
 def compose_answer(question: str, analysis: QuestionAnalysis, chosen: list[Candidate],
                    retrieval: RetrievalResult) -> Answer:
     citations: dict[str, Citation] = {}
     parts = []
+    prefix = source_age([c.passage for c in chosen], analysis.asks_current)
+    start, end = answer_clause(chosen[0], analysis) if chosen else (0, 0)
+    highlight = (len(prefix) + start, len(prefix) + end) if chosen else None
     for cand in chosen:
         chunk = cand.passage.chunk
         start, end = cand.article_span
@@ -162,15 +196,14 @@ def compose_answer(question: str, analysis: QuestionAnalysis, chosen: list[Candi
                             sentence_end=max(cited.sentence_end, end))
         citations[chunk.id] = cited
         parts.append(f"{cand.text}[{cited.n}]")
-    prefix = source_age([c.passage for c in chosen], analysis.asks_current)
-    text = prefix + "".join(parts)
+    text = prefix + "".join(parts) + gaps(analysis, chosen)
     years = {c.passage.chunk.date[:4] for c in chosen if c.passage.chunk.date and "今年" in c.text}
     if len(years) == 1:  # the article's 今年 is not the reader's
         text += f"（文中的“今年”指{years.pop()}年。）"
     if analysis.asks_current:
         text += "此后的情况资料中没有，数字可能已有变化。"
     return Answer(question=question, text=text, refused=False, citations=list(citations.values()),
-                  scores=scores(retrieval))
+                  scores=scores(retrieval), highlight=highlight)
 
 
 def scores(retrieval: RetrievalResult) -> list[dict]:

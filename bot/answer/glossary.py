@@ -31,8 +31,10 @@ class Glossary:
             if key is None:
                 i += 1
                 continue
-            parts += [query[pos:i], f" {self.colloquial[key]} "]
+            terms = self.colloquial[key]
+            # One written word takes the colloquial one's place (带啥材料 → 带什么材料, which question patterns
+            # read); several are set apart by spaces.
+            parts += [query[pos:i], f" {terms} " if " " in terms or not terms else terms]
             i = pos = i + len(key)
-        query = "".join([*parts, query[pos:]])
-        extra = [terms for pattern, terms in self.english if pattern.search(query)]
-        return " ".join(" ".join([query, *extra]).split())
+        extra = [terms for pattern, terms in self.english if pattern.search(query)]  # of the words typed
+        return " ".join(" ".join(["".join([*parts, query[pos:]]), *extra]).split())

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from bot.answer.types import Answer
-from bot.answer.extractive import Candidate
+from bot.answer.extractive import GAP_LABELS, Candidate
 from bot.answer.questions import QuestionAnalysis
 from bot.answer.selection import SelectorModel
 from bot.search.retrieval import Passage
@@ -79,7 +79,7 @@ def assess(analysis: QuestionAnalysis, passages: list[Passage], ranked: list[Can
 
 
 def refusal(question: str, analysis: QuestionAnalysis, verdict: Verdict) -> Answer:
-    what = {"phone": "电话号码", "address": "办公地址", "money": "具体金额", "time": "具体时间"}.get(analysis.answer_type, "")
+    what = GAP_LABELS.get(analysis.answer_type, "")
     text = f"抱歉，现有资料中没有{what or '能回答这个问题的内容'}，我不能凭猜测回答。"
     if verdict.office:
         text += f"相关事务资料中提到由{verdict.office}负责，建议向{verdict.office}咨询。"

@@ -24,7 +24,7 @@ QUANTITY = re.compile(NUMBER + r"(?:%|[^\d月日年点时号\s,，。、;；:：
 # right after 多少/几 (多少针, 几天, not 多少天然气); the units in COUNTED_NOUN_ENDING also count at the end of
 # the noun that follows (多少低保户, 多少老年人).
 UNIT_GROUPS = [("户家", "户|家"), ("人名位", "人|名"), ("次回遍", "人次|家次|次"), ("台辆", "台|辆"), ("元钱块", "元"),
-               ("度", "度|℃"), ("天日", "天|日"), ("个", None)]
+               ("度", "度|℃"), ("天日", "天|日|个?工作日"), ("个", None)]
 MEASURE_WORDS = frozenset("""
 平方公里 平方米 立方米 公里 千米 厘米 毫米 米 公顷 亩 吨 公斤 千克 克 斤 港元 美元 欧元 日元 英镑 艘次 架次
 个月 小时 分钟 秒 天 周 年 倍 所 颗 条 期 台 辆 岁 分 盏 套 份 件 针 艘 支 只 头 匹 棵 株 座 栋 幢
@@ -57,7 +57,7 @@ ANSWER_TYPES = {
               re.compile(r"\d[\d.]*\s*(万|亿)?余?元")),
     "time": (re.compile(r"几点|什么时候|哪天|何时|哪一天|几月|哪年|日期|when|what time|what date"),
              re.compile(r"\d{1,2}月(\d{1,2}日|底|初|中旬)?|\d{4}年|\d{1,2}点|上午|下午|清晨|早上")),
-    "age": (re.compile(r"多大(岁数|年纪)|年龄|岁数|几岁|多少岁|高寿|how old|\bage\b"), re.compile(r"\d+岁")),
+    "age": (re.compile(r"多大(岁数|年纪)|年龄|岁数|几岁|多少岁|高寿|how old|\bage\b"), re.compile(r"\d+周?岁")),
     "quantity": (re.compile(r"多少|几|数量|比例|百分|率是|多大|多久|多长|多高|多远|多重|how many|how much|how long|percent|rate"),
                  QUANTITY),
     # A person is named with a role, or by name (person names are found by part-of-speech tagging: PERSON_TAG).
@@ -70,7 +70,7 @@ ANSWER_TYPES = {
     "procedure": (re.compile(r"怎么|如何|怎样|什么办法|哪些措施|采取了|做了哪些|how"), None),
 }
 
-PRECISE_TYPES = ("phone", "money", "age")
+PRECISE_TYPES = ("phone", "money", "age", "documents")
 
 jieba.initialize()
 _JIEBA_TOTAL = jieba.dt.total
@@ -96,11 +96,12 @@ class QuestionAnalysis:
     chinese: bool  # False for English (or other) questions: lexical signals do not apply
 
     unit_pattern: re.Pattern | None = None  # 多少户/几期…: a number with the asked unit; 每月多少钱: a rate
+    also_asks: tuple[str, ...] = ()  # further kinds of answer a two-part question asks for (地址 and 几点上班)
 
     @property
     def precise_type(self) -> bool:
         """The asked-for kind of answer is one a pattern recognises reliably (a number in the asked unit, an
-        amount of money, an age, a phone number): a sentence without it cannot answer."""
+        amount of money, an age, a phone number, papers to bring): a sentence without it cannot answer."""
         return self.unit_pattern is not None or self.answer_type in PRECISE_TYPES
 
     @property
@@ -169,12 +170,10 @@ def _mostly_known(word: str, keyword: KeywordIndex) -> bool:
     return len(covered) * 2 > len(word)
 
 
-def _answer_type(query: str) -> str:
+def _answer_types(query: str) -> list[str]:
+    """Every kind of answer the question asks for, the main one first ("general" when none is recognised)."""
     lowered = query.lower()
-    for name, (question_pattern, _) in ANSWER_TYPES.items():
-        if question_pattern.search(lowered):
-            return name
-    return "general"
+    return [name for name, (question_pattern, _) in ANSWER_TYPES.items() if question_pattern.search(lowered)] or ["general"]
 
 
 def _places(query: str, segmenter: Segmenter, home: frozenset[str]) -> tuple[str, ...]:
@@ -190,7 +189,7 @@ DIMENSIONS = [(re.compile(r"多久|多长时间"), "年|个月|天|日|小时|�
               (re.compile(r"多高|高度|海拔"), "米"), (re.compile(r"多长|长度|全长|多远|距离|里程"), "米|公里|千米|里"),
               (re.compile(r"多重|重量"), "吨|斤|克")]
 # A rate: 每月发多少钱, 一颗牙多少钱 (a price per unit of something).
-PER_UNIT = re.compile(r"每(月|人|户|年|天|颗|次|个|件|平方米|吨)|一(颗|个|件|次|人|户|平方米|吨)(?=[^，,。？?]{0,6}多少钱)")
+PER_UNIT = re.compile(r"每(月|人|户|年|天|颗|次|个|件|平方米|吨)|一个?(月|年|天|颗|件|次|人|户|平方米|吨)(?=[^，,。？?]{0,6}多少钱)")
 
 
 def _counted(units: str) -> re.Pattern:
@@ -202,11 +201,15 @@ def _asked_unit(query: str, segmenter: Segmenter) -> str | None:
     for count in ASKED_COUNT.finditer(query):
         rest = query[count.end():]
         word = next(iter(segmenter.words_of(rest)), "")
-        if word in MEASURE_WORDS:
+        if word == "个":  # the general measure word: the noun after it may say more (多少个低保户 counts 户)
+            rest = rest[1:]
+        elif word in MEASURE_WORDS:
             return word
         ending = COUNTED_NOUN_ENDING.match(rest)
         if ending:
             return ending.group(1)
+        if word == "个":
+            return word
     return None
 
 
@@ -218,7 +221,7 @@ def _unit_pattern(query: str, answer_type: str, segmenter: Segmenter) -> re.Patt
             return None
         unit = per.group(1) or per.group(2)
         amount = r"\d[\d.]*\s*(万|亿)?余?元"
-        return re.compile(rf"[每一]{unit}[^。；;]{{0,30}}?{amount}|{amount}\s*/\s*{unit}")
+        return re.compile(rf"[每一]个?{unit}[^。；;]{{0,30}}?{amount}|{amount}\s*/\s*{unit}")
     if answer_type == "place":
         asked = ASKED_PLACE.search(query)
         answers = PLACE_ANSWERS.get(asked.group(1), asked.group(1)) if asked else None
@@ -242,7 +245,7 @@ def analyze(query: str, keyword: KeywordIndex, carried: tuple[str, ...] = (),
     chinese = len(CJK_RE.findall(query)) >= max(2, len(query) // 4)
     weights = salient_terms(query, keyword, words=chinese)
     carried_weights = {t: CARRIED_TERM_FACTOR * keyword.idf(t) for t in carried if t not in weights}
-    answer_type = _answer_type(query)
+    answer_type, *also = _answer_types(query)
     return QuestionAnalysis(
         query=query,
         terms=tuple(weights),
@@ -254,4 +257,5 @@ def analyze(query: str, keyword: KeywordIndex, carried: tuple[str, ...] = (),
         asks_current=bool(CURRENT_RE.search(query.lower())),
         chinese=chinese,
         unit_pattern=_unit_pattern(query, answer_type, keyword.segmenter),
+        also_asks=tuple(also),
     )

@@ -37,12 +37,14 @@ FEATURES = (
     "sentence_coverage",  # ... in the sentence alone
     "previous_coverage",  # ... in the sentence before it
     "next_coverage",  # ... in the sentence after it
+    "window_coverage",  # ... in the sentence read after the one before it, under the headline
     "neighbour_holds_more",  # a sentence next to it holds more of the question than it does
     "title_coverage",  # ... in the passage's headline
     "context_coverage",  # ... in the sentence's passage with its headline
     "coverage_gap",  # best coverage among all candidates minus this one's
     "bigrams",  # share of the question's character pairs in the sentence with its headline
     "sentence_bigrams",  # ... in the sentence alone
+    "window_bigrams",  # ... in the sentence read after the one before it
     "context_bigrams",  # ... in the passage with its headline
     "bigram_gap",  # best sentence_bigrams among all candidates minus this one's
     "window",  # how tightly the matched character pairs sit: their count over the span they cover
@@ -124,7 +126,9 @@ class Sentence:
     text: str
     coverage: float
     sentence_coverage: float
-    previous_coverage: float  # of the sentence before it in the passage
+    window_coverage: float  # the sentence after the one before it, under the headline
+    previous: str  # the sentence before it in the passage
+    previous_coverage: float
     next_coverage: float  # ... and after it
     title_coverage: float
     context_coverage: float
@@ -144,12 +148,14 @@ def features(q: QuestionContext, s: Sentence, best_coverage: float, best_bigrams
         "sentence_coverage": s.sentence_coverage,
         "previous_coverage": s.previous_coverage,
         "next_coverage": s.next_coverage,
+        "window_coverage": s.window_coverage,
         "neighbour_holds_more": float(max(s.previous_coverage, s.next_coverage) > s.sentence_coverage),
         "title_coverage": s.title_coverage,
         "context_coverage": s.context_coverage,
         "coverage_gap": best_coverage - s.coverage,
         "bigrams": bigram_share(q.bigrams, headed.lower()),
         "sentence_bigrams": sentence_bigrams,
+        "window_bigrams": bigram_share(q.bigrams, f"{s.previous}\n{headed}".lower()),
         "context_bigrams": bigram_share(q.bigrams, passage.chunk.indexed_text.lower()),
         "bigram_gap": best_bigrams - sentence_bigrams,
         "window": window(q.bigrams, lowered),

@@ -33,6 +33,7 @@ class Answer:
     office: str = ""  # the responsible office the knowledge names, suggested on refusals
     grounding: str = ""  # why the answer was given or refused (for staff and the eval report)
     mode: str = "extractive"  # or "llm"
+    highlight: tuple[int, int] | None = None  # offsets in ``text`` of the clause that answers (the page bolds it)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -187,9 +187,13 @@ def answer_html(answer: Answer, turn: int) -> str:
     if answer.refused:
         return notice + refusal_html(answer)
     numbers = {c.n for c in answer.citations}
-    # Markers are linked after escaping: "[12]" survives escaping unchanged, and only digits reach the link.
-    body = Markup(CITE_MARK.sub(lambda m: cite_link(turn, int(m[1]), m[0]) if int(m[1]) in numbers else m[0],
-                                esc_lines(answer.text)))
+    text = answer.text
+    start, end = answer.highlight or (0, 0)
+    # The clause that answers is bold; markers are linked after escaping: "[12]" survives escaping unchanged, and
+    # only digits reach the link.
+    escaped = (Markup("{}<strong class=\"wd-key\">{}</strong>{}").format(
+        esc_lines(text[:start]), esc_lines(text[start:end]), esc_lines(text[end:])) if end > start else esc_lines(text))
+    body = Markup(CITE_MARK.sub(lambda m: cite_link(turn, int(m[1]), m[0]) if int(m[1]) in numbers else m[0], escaped))
     sources = sources_html(answer.citations, turn) if answer.citations else ""
     return Markup('{}<div class="wd-answer">{}</div>{}').format(notice, body, sources)
 
