@@ -114,7 +114,7 @@ def test_answer_carries_scores_timings_and_grounding(assistant):
     assert set(answer.timings_ms) >= {"retrieve", "rerank", "compose", "total"}
     assert all(v >= 0 for v in answer.timings_ms.values())
     assert answer.scores and {"chunk_id", "score", "dense", "keyword"} <= set(answer.scores[0])
-    assert answer.grounding == "answered"
+    assert answer.grounding.startswith("answered (probability 0.")
 
 
 def test_over_long_question_is_cut_with_a_notice(assistant):
@@ -136,3 +136,27 @@ def test_assistant_is_thread_safe(assistant):
     with ThreadPoolExecutor(max_workers=6) as pool:
         answers = list(pool.map(assistant.ask, questions))
     assert [a.text for a in answers] == [expected[q] for q in questions]
+
+
+def test_the_answer_leads_with_its_best_sentence_and_marks_the_answering_clause(assistant):
+    answer = assistant.ask("全区有多少所小学参加了窝沟封闭？")
+    start, end = answer.highlight
+    clause = answer.text[start:end]
+    assert "22所" in clause and len(clause) < 40  # the clause with the number, not the whole sentence
+    assert answer.text.index(clause) < answer.text.index("[1]")  # it leads: no other sentence comes first
+
+
+def test_the_page_bolds_the_answering_clause_and_escapes_it():
+    from bot.answer.types import Answer
+    from bot.interfaces.web import answer_html
+
+    text = "据2017年7月的报道，共<b>有</b>22所小学,参加了[1]"
+    start = text.index("共")
+    html = answer_html(Answer(question="q", text=text, refused=False, highlight=(start, start + 12)), 0)
+    assert '<strong class="wd-key">共&lt;b&gt;有&lt;/b&gt;22所</strong>' in html
+
+
+def test_a_two_part_question_says_which_part_the_sources_do_not_hold(assistant):
+    answer = assistant.ask("全区有多少所小学参加了窝沟封闭，联系电话是多少？")
+    assert not answer.refused and "22所" in answer.text
+    assert "资料中没有提到电话号码" in answer.text

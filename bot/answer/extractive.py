@@ -103,9 +103,14 @@ def candidates(analysis: QuestionAnalysis, passages: list[Passage], keyword: Key
         values = features(context, s, best_coverage, best_bigrams, keyword.segmenter)
         result.append(Candidate(s.rank, s.passage, start, end, s.text, s.coverage, s.context_coverage, s.typed,
                                 values, model.probability(values)))
-    # A question with a precise kind of answer (多少户, 每月多少钱) is answered by a sentence that holds one.
+    return ordered(analysis, result)
+
+
+def ordered(analysis: QuestionAnalysis, cands: list[Candidate]) -> list[Candidate]:
+    """Most likely answer first, ties in reading order. A question with a precise kind of answer (多少户,
+    每月多少钱) is answered by a sentence that holds one, so those come first."""
     precise = analysis.precise_type
-    return sorted(result, key=lambda c: (precise and not c.has_answer_type, -c.probability, c.passage_rank, c.start))
+    return sorted(cands, key=lambda c: (precise and not c.has_answer_type, -c.probability, c.passage_rank, c.start))
 
 
 def select(analysis: QuestionAnalysis, ranked: list[Candidate]) -> list[Candidate]:

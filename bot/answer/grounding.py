@@ -13,11 +13,13 @@ import re
 from dataclasses import dataclass
 
 from bot.answer.types import Answer
-from bot.answer.extractive import GAP_LABELS, Candidate
+from bot.answer.extractive import GAP_LABELS, Candidate, gaps
 from bot.answer.questions import QuestionAnalysis
 from bot.answer.selection import SelectorModel
 from bot.search.retrieval import Passage
 
+# A two-part question whose one part the sources lack is answered only when the other part clearly is.
+PARTIAL_ANSWER_PROBABILITY = 0.5
 OFFICE_RE = re.compile(r"区[\u4e00-\u9fff]{1,4}?(局|委|办|部)(?![\u4e00-\u9fff]{0,1}书记)")
 
 
@@ -63,6 +65,8 @@ def assess(analysis: QuestionAnalysis, passages: list[Passage], ranked: list[Can
     missing_years = [year for year in analysis.years if year not in haystack]
     if missing_years:
         return Verdict(False, f"names a year the sources do not cover: {'、'.join(missing_years)}")
+    if analysis.unknown_latin:  # an acronym or a name in Latin script is no segmentation accident
+        return Verdict(False, f"asks about {'、'.join(analysis.unknown_latin)}, which no article mentions")
     office = responsible_office(ranked, thresholds)
     if analysis.precise_type and not any(c.has_answer_type for c in ranked):
         return Verdict(False, f"no passage holds the asked-for {analysis.answer_type}", office)
@@ -72,6 +76,9 @@ def assess(analysis: QuestionAnalysis, passages: list[Passage], ranked: list[Can
         if best_dense < thresholds.min_dense_foreign:
             return Verdict(False, f"best cosine {best_dense:.3f} below {thresholds.min_dense_foreign}", office)
         return Verdict(True, "dense match")
+    if gaps(analysis, ranked[:1]) and best.probability < PARTIAL_ANSWER_PROBABILITY:
+        return Verdict(False, f"one part of the question is not in the sources and the other is answered with "
+                              f"probability {best.probability:.2f} only", office)
     if best.probability < thresholds.min_probability:
         return Verdict(False, f"best sentence answers with probability {best.probability:.2f} "
                               f"(threshold {thresholds.min_probability:.2f})", office)

@@ -78,6 +78,7 @@ PLACE_SUFFIXES = ("区", "县", "市", "省")
 YEAR_RE = re.compile(r"(19|20)\d{2}年?")
 CURRENT_RE = re.compile(r"现在|目前|今年|当前|最近|如今|眼下|now|currently|this year|today")
 CJK_RE = re.compile(r"[\u4e00-\u9fff]")
+LATIN_WORD = re.compile(r"[a-z][a-z0-9.]*[a-z0-9]")
 # A named place is a tagged place name of three or more characters with one of these endings: two-character
 # words (全区, 本市, 城区, 社区) are generic, and the knowledge's own place is named in its lexicon.
 MIN_PLACE_CHARS = 3
@@ -97,6 +98,7 @@ class QuestionAnalysis:
 
     unit_pattern: re.Pattern | None = None  # 多少户/几期…: a number with the asked unit; 每月多少钱: a rate
     also_asks: tuple[str, ...] = ()  # further kinds of answer a two-part question asks for (地址 and 几点上班)
+    unknown_latin: tuple[str, ...] = ()  # Latin-script words of a Chinese question that no chunk uses (GDP)
 
     @property
     def precise_type(self) -> bool:
@@ -171,9 +173,13 @@ def _mostly_known(word: str, keyword: KeywordIndex) -> bool:
 
 
 def _answer_types(query: str) -> list[str]:
-    """Every kind of answer the question asks for, the main one first ("general" when none is recognised)."""
+    """Every kind of answer the question asks for, in the order it asks ("general" when none is recognised):
+    the first part of 多少所小学…，联系电话是多少 is the main one. Kinds asked at the same place keep the table's
+    order, so 多少钱 is money before it is a quantity."""
     lowered = query.lower()
-    return [name for name, (question_pattern, _) in ANSWER_TYPES.items() if question_pattern.search(lowered)] or ["general"]
+    found = [(match.start(), i, name) for i, (name, (question_pattern, _)) in enumerate(ANSWER_TYPES.items())
+             for match in [question_pattern.search(lowered)] if match]
+    return [name for _, _, name in sorted(found)] or ["general"]
 
 
 def _places(query: str, segmenter: Segmenter, home: frozenset[str]) -> tuple[str, ...]:
@@ -258,4 +264,6 @@ def analyze(query: str, keyword: KeywordIndex, carried: tuple[str, ...] = (),
         chinese=chinese,
         unit_pattern=_unit_pattern(query, answer_type, keyword.segmenter),
         also_asks=tuple(also),
+        unknown_latin=tuple(dict.fromkeys(w for w in LATIN_WORD.findall(query.lower())
+                                          if chinese and keyword.document_frequency(w) == 0)),
     )

@@ -52,6 +52,10 @@ FEATURES = (
     "typed_match",  # ... and this sentence holds one
     "typed_available",  # ... and some candidate holds one
     "asks_quantity", "asks_time", "asks_person", "asks_place", "asks_procedure", "asks_other",
+    "asks_reason",  # 为什么/原因: answered by a cause or a purpose
+    "has_reason",
+    "asks_change",  # 比去年/增长/好了吗: answered by a comparison
+    "has_change",
     "has_number",  # the sentence holds a number, a date, a person's name (whatever was asked)
     "has_date",
     "person_named",
@@ -71,6 +75,10 @@ FEATURES = (
 ASKED = {"quantity": "asks_quantity", "money": "asks_quantity", "age": "asks_quantity", "time": "asks_time",
          "person": "asks_person", "place": "asks_place", "address": "asks_place", "procedure": "asks_procedure"}
 NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万亿两]+(?:个|名|人|家|户|年|次|项|种|所|位)")
+ASKS_REASON = re.compile(r"为什么|为何|为啥|原因|why")
+REASON = re.compile(r"因为|由于|因此|所以|为了|旨在|目的|原因|为提高|为加强|为进一步|为推进|以便")
+ASKS_CHANGE = re.compile(r"比去年|比上年|同比|环比|增长|下降|减少|提高|上升|变化|好了|差了|改善|多了|少了")
+CHANGE = re.compile(r"同比|环比|比去年|比上年|增长|下降|减少|提高|上升|改善|增加|降低|[\d.]+%")
 DATE = re.compile(r"\d{1,4}年|\d{1,2}月|\d{1,2}日|世纪|年代")
 
 
@@ -104,6 +112,8 @@ class QuestionContext:
     foreign: tuple[str, ...]
     person: bool
     typed_available: bool  # some candidate sentence holds the asked-for kind of answer
+    asks_reason: bool
+    asks_change: bool
 
     @classmethod
     def of(cls, analysis: QuestionAnalysis, passages: list[Passage], known: dict[str, bool], foreign: tuple[str, ...],
@@ -114,7 +124,8 @@ class QuestionContext:
         return cls(analysis, frozenset(question_bigrams(analysis.query)), tuple(DIGITS.findall(analysis.query)),
                    max((p.dense or 0.0 for p in passages), default=0.0),
                    max((p.keyword or 0.0 for p in passages), default=0.0), unknown, foreign,
-                   analysis.answer_type == "person", typed_available)
+                   analysis.answer_type == "person", typed_available,
+                   bool(ASKS_REASON.search(analysis.query.lower())), bool(ASKS_CHANGE.search(analysis.query)))
 
 
 @dataclass(frozen=True)
@@ -163,6 +174,10 @@ def features(q: QuestionContext, s: Sentence, best_coverage: float, best_bigrams
         "typed_match": float(s.typed),
         "typed_available": float(q.typed_available),
         **{name: float(name == asked) for name in set(ASKED.values()) | {"asks_other"}},
+        "asks_reason": float(q.asks_reason),
+        "has_reason": float(bool(REASON.search(text))),
+        "asks_change": float(q.asks_change),
+        "has_change": float(bool(CHANGE.search(text))),
         "has_number": float(bool(NUMBER.search(text))),
         "has_date": float(bool(DATE.search(text))),
         "person_named": float(person),

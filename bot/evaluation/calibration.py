@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from tqdm import tqdm
 
 from bot.answer.assistant import Assistant, conversation
-from bot.answer.extractive import Candidate
+from bot.answer.extractive import Candidate, ordered
 from bot.answer.grounding import Thresholds, assess
 from bot.answer.selection import SelectorModel
 from bot.evaluation.evaluate import Question, SetupError, prepare, print_error, squash
@@ -64,9 +64,9 @@ def rescored(examples: list[Example], model: SelectorModel) -> list[Example]:
     """The examples with each candidate's probability under ``model``, re-ranked as the assistant would."""
     result = []
     for e in examples:
-        pairs = [(replace(c, probability=model.probability(c.features)), label) for c, label in zip(e.ranked, e.labels)]
-        pairs.sort(key=lambda pair: (-pair[0].probability, pair[0].passage_rank, pair[0].start))
-        result.append(replace(e, ranked=[c for c, _ in pairs], labels=tuple(label for _, label in pairs)))
+        label_of = {(c.passage.chunk.id, c.start): label for c, label in zip(e.ranked, e.labels)}
+        ranked = ordered(e.considered.analysis, [replace(c, probability=model.probability(c.features)) for c in e.ranked])
+        result.append(replace(e, ranked=ranked, labels=tuple(label_of[c.passage.chunk.id, c.start] for c in ranked)))
     return result
 
 
