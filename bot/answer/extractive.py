@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from bot.answer.types import Answer, Citation
 from bot.knowledge.chunking import split_sentences
 from bot.answer.questions import ANSWER_TYPES, FOREIGN_SPECIFICITY, QuestionAnalysis, foreign_terms
-from bot.answer.selection import QuestionContext, SelectorModel, Sentence, bigram_share, features
+from bot.answer.selection import QuestionContext, SelectorModel, Sentence, bigram_share, features, question_bigrams
 from bot.search.keyword import KeywordIndex
 from bot.search.retrieval import Passage, RetrievalResult
 from bot.text import BYLINE, month_label
@@ -159,19 +159,25 @@ def source_age(passages: list[Passage], asks_current: bool) -> str:
 
 
 def answer_clause(cand: Candidate, analysis: QuestionAnalysis) -> tuple[int, int]:
-    """Offsets in ``cand.text`` of the clause that carries the answer: the one holding the asked-for kind of answer
-    (the number with its unit), with the clause before it when it is too short to name its subject; without an
-    answer kind, the whole sentence."""
+    """Offsets in ``cand.text`` of the clause that carries the answer: of the clauses holding the asked-for kind
+    of answer (the number with its unit), the one that shares most with the question (目前保障对象共3622户 for
+    目前…一共有多少户, not the 新增135户 before it), with the clause before it when it is too short to name its
+    subject. Without an answer kind (or a match the question does not already contain), the whole sentence."""
     pattern = analysis.required_pattern
-    match = pattern.search(cand.text) if pattern is not None and cand.has_answer_type else None
-    if match is None:
+    if pattern is None or not cand.has_answer_type:
         return 0, len(cand.text)
     cuts = [0, *(m.end() for m in CLAUSE_BREAK.finditer(cand.text)), len(cand.text)]
-    at = max(i for i, cut in enumerate(cuts[:-1]) if cut <= match.start())
-    start, end = cuts[at], cuts[at + 1]
+    clauses = [(cuts[i], cuts[i + 1]) for i in range(len(cuts) - 1) if cuts[i] < cuts[i + 1]]
+    pairs = frozenset(question_bigrams(analysis.query))
+    # A match the question itself contains (四城 of 四城联创) names the topic, not the answer.
+    typed = [(i, span) for i, span in enumerate(clauses)
+             if any(m.group() not in analysis.query for m in pattern.finditer(cand.text[span[0]:span[1]]))]
+    if not typed:  # the match runs across a clause break
+        return 0, len(cand.text)
+    at, (start, end) = max(typed, key=lambda item: (bigram_share(pairs, cand.text[slice(*item[1])].lower()), -item[0]))
     if end - start < SHORT_CLAUSE_CHARS and at > 0:
-        start = cuts[at - 1]
-    return start, len(cand.text[:end].rstrip("，,；;：:。"))
+        start = clauses[at - 1][0]
+    return start, start + len(cand.text[start:end].rstrip("，,；;：:。"))
 
 
 def gaps(analysis: QuestionAnalysis, chosen: list[Candidate]) -> str:

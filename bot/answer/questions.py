@@ -54,7 +54,7 @@ ANSWER_TYPES = {
     "documents": (re.compile(r"(哪些|什么|啥)(材料|证件|证明|手续)|带什么|documents|paperwork"),
                   re.compile(r"材料|证件|证明|身份证|户口|手续")),
     "money": (re.compile(r"多少钱|多少元|几元|几块|金额|补助多少|发多少|标准是多少|每月.{0,4}多少|how much money|amount"),
-              re.compile(r"\d[\d.]*\s*(万|亿)?余?元")),
+              re.compile(NUMBER + r"\s*元")),  # 832万余元, 两亿元
     "time": (re.compile(r"几点|什么时候|哪天|何时|哪一天|几月|哪年|日期|when|what time|what date"),
              re.compile(r"\d{1,2}月(\d{1,2}日|底|初|中旬)?|\d{4}年|\d{1,2}点|上午|下午|清晨|早上")),
     "age": (re.compile(r"多大(岁数|年纪)|年龄|岁数|几岁|多少岁|高寿|how old|\bage\b"), re.compile(r"\d+周?岁")),
@@ -226,7 +226,7 @@ def _unit_pattern(query: str, answer_type: str, segmenter: Segmenter) -> re.Patt
         if per is None:
             return None
         unit = per.group(1) or per.group(2)
-        amount = r"\d[\d.]*\s*(万|亿)?余?元"
+        amount = NUMBER + r"\s*元"
         return re.compile(rf"[每一]个?{unit}[^。；;]{{0,30}}?{amount}|{amount}\s*/\s*{unit}")
     if answer_type == "place":
         asked = ASKED_PLACE.search(query)
