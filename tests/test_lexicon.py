@@ -95,3 +95,18 @@ def test_no_district_word_is_written_in_the_code():
         if words:
             found[str(path.relative_to(ROOT))] = words
     assert not found, f"district vocabulary in code (move it to knowledge/lexicon.yaml): {found}"
+
+
+def test_an_index_tokenized_with_other_words_is_retokenized_not_re_embedded(fake_scratch_settings):
+    from bot.knowledge.articles import load_knowledge
+    from bot.search.index import KnowledgeIndex
+
+    settings = fake_scratch_settings
+    lexicon = settings.knowledge_dir / "lexicon.yaml"
+    lexicon.write_text(lexicon.read_text(encoding="utf-8").replace("words: [", "words: [区民政局, "), encoding="utf-8")
+    index = KnowledgeIndex.open(settings)
+    assert index.keyword.document_frequency("区民政局") > 0  # tokens made again when loaded
+    summary = index.sync(load_knowledge(settings.knowledge_dir), progress=False)
+    assert summary.added == 0 and summary.removed == 0  # nothing embedded again
+    fingerprints = {m["segmenter"] for m in index.collection.get(include=["metadatas"])["metadatas"]}
+    assert fingerprints == {index.segmenter.fingerprint}  # and stored, so the next load reads them as they are

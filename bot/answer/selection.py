@@ -75,7 +75,7 @@ FEATURES = (
 ASKED = {"quantity": "asks_quantity", "money": "asks_quantity", "age": "asks_quantity", "time": "asks_time",
          "person": "asks_person", "place": "asks_place", "address": "asks_place", "procedure": "asks_procedure"}
 NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万亿两]+(?:个|名|人|家|户|年|次|项|种|所|位)")
-ASKS_REASON = re.compile(r"为什么|为何|为啥|原因|why")
+ASKS_REASON = re.compile(r"为什么|为何|原因|why")
 REASON = re.compile(r"因为|由于|因此|所以|为了|旨在|目的|原因|为提高|为加强|为进一步|为推进|以便")
 ASKS_CHANGE = re.compile(r"比去年|比上年|同比|环比|增长|下降|减少|提高|上升|变化|好了|差了|改善|多了|少了")
 CHANGE = re.compile(r"同比|环比|比去年|比上年|增长|下降|减少|提高|上升|改善|增加|降低|[\d.]+%")

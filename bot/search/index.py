@@ -160,12 +160,15 @@ class KnowledgeIndex:
         for article in load.articles:
             for chunk in chunk_article(article):
                 wanted[chunk.id] = chunk
-        existing = {chunk_id: meta.get("path", "") for chunk_id, _, meta in self._records(["metadatas"])
-                    if paths is None or meta.get("path", "") in paths}
+        records = [(chunk_id, meta) for chunk_id, _, meta in self._records(["metadatas"])
+                   if paths is None or meta.get("path", "") in paths]
+        existing = {chunk_id: meta.get("path", "") for chunk_id, meta in records}
+        stale = [chunk_id for chunk_id, meta in records
+                 if chunk_id in wanted and meta.get("segmenter") != self.segmenter.fingerprint]
         protected = load.failed_paths
         to_add = [c for cid, c in wanted.items() if cid not in existing]
         to_remove = [cid for cid, path in existing.items() if cid not in wanted and path not in protected]
-        if to_add or to_remove:
+        if to_add or to_remove or stale:
             # Bumped before writing too: if this run is killed midway, other processes still reload.
             self._bump_revision()
         with tqdm(total=len(to_add), desc="embedding chunks", unit="chunk", disable=not progress or not to_add) as bar:
@@ -174,7 +177,12 @@ class KnowledgeIndex:
                 bar.update(min(WRITE_BATCH, len(to_add) - i))
         for i in range(0, len(to_remove), READ_BATCH):
             self.collection.delete(ids=to_remove[i:i + READ_BATCH])
-        if to_add or to_remove:
+        # Chunks tokenized with other lexicon words get their tokens again (no embedding needed), so that
+        # loading the keyword index never has to.
+        for i in range(0, len(stale), WRITE_BATCH * 10):
+            batch = [wanted[chunk_id] for chunk_id in stale[i:i + WRITE_BATCH * 10]]
+            self.collection.update(ids=[c.id for c in batch], metadatas=[self._metadata(c) for c in batch])
+        if to_add or to_remove or stale:
             self._bump_revision()
         self.refresh(force=True)
         return IngestSummary(articles=len(load.articles), added=len(to_add), removed=len(to_remove),
@@ -184,11 +192,14 @@ class KnowledgeIndex:
     def _write(self, chunks: list[Chunk]) -> None:
         texts = [c.indexed_text for c in chunks]
         vectors = self.embeddings.embed_documents(texts)
-        metadatas = [{**c.metadata(), "tokens": " ".join(self.segmenter.tokenize(t)),
-                      "segmenter": self.segmenter.fingerprint} for c, t in zip(chunks, texts)]
+        metadatas = [self._metadata(c) for c in chunks]
         # upsert, not add: a re-run after a crash may meet chunks that were already written.
         self.collection.upsert(ids=[c.id for c in chunks], embeddings=vectors, documents=[c.text for c in chunks],
                                metadatas=metadatas)
+
+    def _metadata(self, chunk: Chunk) -> dict:
+        return {**chunk.metadata(), "tokens": " ".join(self.segmenter.tokenize(chunk.indexed_text)),
+                "segmenter": self.segmenter.fingerprint}
 
     def _bump_revision(self) -> None:
         current = self.client.get_collection(self.settings.collection).metadata
