@@ -22,9 +22,9 @@ def dev_examples(assistant):
 
 def test_the_shipped_model_matches_the_features_and_says_how_it_was_made():
     model = SelectorModel.load()
-    assert model.features == FEATURES and model.trees
+    assert model.features == FEATURES and model.sentence.trees and model.question.trees
     assert 0 < model.threshold < 1
-    assert {"seed", "cmrc"} <= set(model.trained_on["sets"]) and model.trained_on["split"] == "dev"
+    assert set(model.trained_on["sets"]) == {"seed", "scale", "cmrc"} and model.trained_on["split"] == "dev"
 
 
 def test_a_model_for_other_features_is_refused_with_the_fix(tmp_path):
@@ -54,21 +54,25 @@ def test_character_pairs_ignore_question_words():
 
 def test_training_fits_the_same_model_twice_and_the_export_agrees_with_scikit_learn(dev_examples, tmp_path):
     first, second = training.fit(dev_examples), training.fit(dev_examples)
-    assert first == second  # fit() itself fails when the exported trees disagree with scikit-learn
+    assert first == second  # fit_forest() itself fails when the exported trees disagree with scikit-learn
     first.save(tmp_path / "m.json")
     assert SelectorModel.load(tmp_path / "m.json") == first
     positives = [c for e in dev_examples for c, label in zip(e.ranked, e.labels) if label]
     negatives = [c for e in dev_examples for c, label in zip(e.ranked, e.labels) if not label]
     mean = lambda cands: sum(first.probability(c.features) for c in cands) / len(cands)  # noqa: E731
     assert mean(positives) > 3 * mean(negatives)
+    answerable = [first.answerable(training.question_rows([e])[0]) for e in dev_examples]
+    assert min(p for p, e in zip(answerable, dev_examples) if e.answerable) > 0.01
 
 
-def test_the_threshold_is_the_highest_within_the_false_refusal_target(dev_examples):
-    table = training.curve(training.held_out(dev_examples), training.Thresholds(min_probability=0.5))
+def test_the_threshold_is_the_highest_that_adds_at_most_the_target_to_false_refusals(dev_examples):
+    table = training.curve(training.held_out(training.sentence_held_out(dev_examples)),
+                           training.Thresholds(min_probability=0.5))
+    floor = table[min(table)][0].false_refusal_rate  # what the rules refuse on their own
     chosen = training.choose_threshold(table, 0.05)
-    assert table[chosen][0].false_refusal_rate <= 0.05
+    assert table[chosen][0].false_refusal_rate <= floor + 0.05
     higher = [t for t in table if t > chosen]
-    assert not higher or table[min(higher)][0].false_refusal_rate > 0.05
+    assert not higher or table[min(higher)][0].false_refusal_rate > floor + 0.05
 
 
 def test_train_command_writes_a_reproducible_model(seed_settings, seed_index, monkeypatch, tmp_path, capsys):

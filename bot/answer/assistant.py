@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from bot.answer.types import Answer
 from bot.answer.condense import condense
 from bot.config import Settings
-from bot.answer.extractive import Candidate, candidates, compose_answer, scores, select
+from bot.answer.extractive import Candidate, answerability, candidates, compose_answer, scores, select
 from bot.answer.glossary import Glossary
 from bot.answer.grounding import Thresholds, assess, refusal
 from bot.answer.selection import SelectorModel
@@ -107,7 +107,7 @@ class Assistant:
         retrieval, analysis = considered.retrieval, considered.analysis
         t0 = time.perf_counter()
         ranked = self.rank(considered)
-        verdict = assess(analysis, retrieval.passages, ranked, self.thresholds)
+        verdict = assess(analysis, retrieval.passages, ranked, answerability(self.model, ranked), self.thresholds)
         if verdict.answerable:
             answer = replace(compose_answer(question, analysis, select(analysis, ranked), retrieval),
                              grounding=verdict.reason)

@@ -11,7 +11,8 @@ from dataclasses import dataclass, replace
 from bot.answer.types import Answer, Citation
 from bot.knowledge.chunking import split_sentences
 from bot.answer.questions import ANSWER_TYPES, FOREIGN_SPECIFICITY, QuestionAnalysis, foreign_terms
-from bot.answer.selection import QuestionContext, SelectorModel, Sentence, bigram_share, features, question_bigrams
+from bot.answer.selection import (QuestionContext, SelectorModel, Sentence, bigram_share, features, question_bigrams,
+                                  question_features)
 from bot.search.keyword import KeywordIndex
 from bot.search.retrieval import Passage, RetrievalResult
 from bot.text import BYLINE, month_label
@@ -104,6 +105,11 @@ def candidates(analysis: QuestionAnalysis, passages: list[Passage], keyword: Key
         result.append(Candidate(s.rank, s.passage, start, end, s.text, s.coverage, s.context_coverage, s.typed,
                                 values, model.probability(values)))
     return ordered(analysis, result)
+
+
+def answerability(model: SelectorModel, ranked: list[Candidate]) -> float:
+    """The probability that the sources answer the question at all, from its candidates taken together."""
+    return model.answerable(question_features([c.probability for c in ranked], [c.features for c in ranked]))
 
 
 def ordered(analysis: QuestionAnalysis, cands: list[Candidate]) -> list[Candidate]:

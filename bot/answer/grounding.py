@@ -1,8 +1,9 @@
 """Honest refusal: decide whether the retrieved passages actually answer the question.
 
-One calibrated probability decides: the answer selector's (``selection.py``) for the best candidate sentence,
-against the threshold chosen on dev data when the model was trained. The rules that remain hold for any corpus:
-the question names a place or a year no retrieved passage covers, or asks for a kind of answer a pattern
+One calibrated probability decides: the selector model's (``selection.py``) that the retrieved sources answer the
+question, against the threshold chosen on dev data when the model was trained. The rules that remain hold for any corpus:
+the question names a place, a person, a year or a period (下半年, 第三期) no retrieved passage mentions (or asks a
+named person's age or phone and the best sentence and the text just before it do not name them), or asks for a kind of answer a pattern
 recognises reliably (a phone number, an amount of money, an age, a number in the asked unit) and no passage
 holds one.
 ``python -m bot calibrate`` prints the trade-off curve of the threshold.
@@ -20,12 +21,15 @@ from bot.search.retrieval import Passage
 
 # A two-part question whose one part the sources lack is answered only when the other part clearly is.
 PARTIAL_ANSWER_PROBABILITY = 0.5
-OFFICE_RE = re.compile(r"区[\u4e00-\u9fff]{1,4}?(局|委|办|部)(?![\u4e00-\u9fff]{0,1}书记)")
+# A question for a named person's age or phone number is answered by a sentence that names them, or follows one
+# that does closely: another person's age is no answer.
+SURROUNDING_CHARS = 80
+OFFICE_RE = re.compile(r"区[\u4e00-\u9fff]{1,4}?(局|委|办|部)(?!理|[\u4e00-\u9fff]{0,1}书记)")  # not 办理
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    min_probability: float  # the best candidate must answer with at least this probability
+    min_probability: float  # the sources must answer the question with at least this probability
     # Questions in English: no lexical signal, the cross-lingual cosine decides (the model's lexical
     # features were fitted on Chinese questions).
     min_dense_foreign: float = 0.74
@@ -54,35 +58,47 @@ def responsible_office(candidates: list[Candidate], thresholds: Thresholds) -> s
     return ""
 
 
-def assess(analysis: QuestionAnalysis, passages: list[Passage], ranked: list[Candidate],
+def _surroundings(cand: Candidate) -> str:
+    """The sentence with its headline and what comes just before it: where the person it is about is named."""
+    chunk = cand.passage.chunk
+    return f"{chunk.title}\n{chunk.text[max(0, cand.start - SURROUNDING_CHARS):cand.end]}"
+
+
+def assess(analysis: QuestionAnalysis, passages: list[Passage], ranked: list[Candidate], answerable: float,
            thresholds: Thresholds) -> Verdict:
+    """``answerable``: the model's probability that the sources answer the question (``extractive.answerability``)."""
     if not passages or not ranked:
         return Verdict(False, "no passage retrieved")
     haystack = "\n".join(p.chunk.indexed_text for p in passages)
     missing_places = [place for place in analysis.places if place not in haystack]
     if missing_places:
         return Verdict(False, f"names a place the sources do not cover: {'、'.join(missing_places)}")
-    missing_years = [year for year in analysis.years if year not in haystack]
+    missing_persons = [person for person in analysis.persons if person not in haystack]
+    if missing_persons:
+        return Verdict(False, f"names a person the sources do not mention: {'、'.join(missing_persons)}")
+    missing_years = [year for year in (*analysis.years, *analysis.periods) if year not in haystack]
     if missing_years:
-        return Verdict(False, f"names a year the sources do not cover: {'、'.join(missing_years)}")
+        return Verdict(False, f"names a year or period the sources do not cover: {'、'.join(missing_years)}")
     if analysis.unknown_latin:  # an acronym or a name in Latin script is no segmentation accident
         return Verdict(False, f"asks about {'、'.join(analysis.unknown_latin)}, which no article mentions")
     office = responsible_office(ranked, thresholds)
     if analysis.precise_type and not any(c.has_answer_type for c in ranked):
         return Verdict(False, f"no passage holds the asked-for {analysis.answer_type}", office)
-    best = ranked[0]
     if not analysis.chinese:
         best_dense = max((p.dense for p in passages if p.dense is not None), default=0.0)
         if best_dense < thresholds.min_dense_foreign:
             return Verdict(False, f"best cosine {best_dense:.3f} below {thresholds.min_dense_foreign}", office)
         return Verdict(True, "dense match")
-    if gaps(analysis, ranked[:1]) and best.probability < PARTIAL_ANSWER_PROBABILITY:
-        return Verdict(False, f"one part of the question is not in the sources and the other is answered with "
-                              f"probability {best.probability:.2f} only", office)
-    if best.probability < thresholds.min_probability:
-        return Verdict(False, f"best sentence answers with probability {best.probability:.2f} "
+    if (analysis.precise_type and analysis.persons
+            and not any(person in _surroundings(ranked[0]) for person in analysis.persons)):
+        return Verdict(False, f"the best sentence is not about {'、'.join(analysis.persons)}", office)
+    if gaps(analysis, ranked[:1]) and answerable < PARTIAL_ANSWER_PROBABILITY:
+        return Verdict(False, f"one part of the question is not in the sources and the other is answerable with "
+                              f"probability {answerable:.2f} only", office)
+    if answerable < thresholds.min_probability:
+        return Verdict(False, f"answerable with probability {answerable:.2f} "
                               f"(threshold {thresholds.min_probability:.2f})", office)
-    return Verdict(True, f"answered (probability {best.probability:.2f})")
+    return Verdict(True, f"answered (probability {answerable:.2f})")
 
 
 def refusal(question: str, analysis: QuestionAnalysis, verdict: Verdict) -> Answer:

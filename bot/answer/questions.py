@@ -76,12 +76,14 @@ jieba.initialize()
 _JIEBA_TOTAL = jieba.dt.total
 PLACE_SUFFIXES = ("区", "县", "市", "省")
 YEAR_RE = re.compile(r"(19|20)\d{2}年?")
+PERIOD_RE = re.compile(r"[上下]半年|第?[一二三四1-4]季度|前三季度|第[一二三四五六七八九十\d]+[期届批轮]")
 CURRENT_RE = re.compile(r"现在|目前|今年|当前|最近|如今|眼下|now|currently|this year|today")
 CJK_RE = re.compile(r"[\u4e00-\u9fff]")
 LATIN_WORD = re.compile(r"[a-z][a-z0-9.]*[a-z0-9]")
 # A named place is a tagged place name of three or more characters with one of these endings: two-character
 # words (全区, 本市, 城区, 社区) are generic, and the knowledge's own place is named in its lexicon.
 MIN_PLACE_CHARS = 3
+PERSON_TAGS = ("nr", "nrfg", "nrt")  # jieba's part-of-speech flags for a person's name
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,9 @@ class QuestionAnalysis:
     carried: dict  # term -> weight (reduced) for terms a follow-up carried over from earlier turns
     answer_type: str  # one of ANSWER_TYPES, or "general"
     places: tuple[str, ...]  # place names other than this district
+    persons: tuple[str, ...]  # people the question names
     years: tuple[str, ...]
+    periods: tuple[str, ...]  # 下半年, 第三季度, 第三期: parts of a year or of a series the question names
     asks_current: bool  # "现在/今年/目前": the answer must say how old its source is
     chinese: bool  # False for English (or other) questions: lexical signals do not apply
 
@@ -182,6 +186,19 @@ def _answer_types(query: str) -> list[str]:
     return [name for _, _, name in sorted(found)] or ["general"]
 
 
+def _persons(query: str, segmenter: Segmenter) -> tuple[str, ...]:
+    """People the question names: runs of words tagged as a person's name, joined (jieba tags 魏 and 留德 apart)."""
+    names, run = [], ""
+    for word, flag in [*segmenter.tagged(query), ("", "x")]:
+        if flag in PERSON_TAGS:
+            run += word
+            continue
+        if len(run) >= 2:
+            names.append(run)
+        run = ""
+    return tuple(dict.fromkeys(names))
+
+
 def _places(query: str, segmenter: Segmenter, home: frozenset[str]) -> tuple[str, ...]:
     """Districts, counties, cities and provinces the question names, other than the knowledge's own (``home``)."""
     return tuple(dict.fromkeys(word for word, flag in segmenter.tagged(query)
@@ -259,7 +276,9 @@ def analyze(query: str, keyword: KeywordIndex, carried: tuple[str, ...] = (),
         carried=carried_weights,
         answer_type=answer_type,
         places=_places(query, keyword.segmenter, home),
+        persons=_persons(query, keyword.segmenter),
         years=tuple(m.group(0).rstrip("年") for m in YEAR_RE.finditer(query)),
+        periods=tuple(dict.fromkeys(m.group(0) for m in PERIOD_RE.finditer(query))),
         asks_current=bool(CURRENT_RE.search(query.lower())),
         chinese=chinese,
         unit_pattern=_unit_pattern(query, answer_type, keyword.segmenter),

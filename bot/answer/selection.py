@@ -2,35 +2,37 @@
 
 Each candidate sentence is described by features that mean the same in any corpus (how much of the question it
 and its passage contain, by words and by characters; whether it holds the asked-for kind of answer; the passage's
-rank and similarity scores; the question's words the knowledge never uses). A logistic model fitted on the dev
-parts of three question sets (``python -m bot train``: gradient-boosted trees, which measured better than a
-logistic regression on the same features) turns them into one probability. The best candidate's
-probability is also the answer-or-refuse decision: below the model's threshold the assistant refuses.
+rank and similarity scores; the question's words the knowledge never uses). Gradient-boosted trees fitted on
+the dev parts of three question sets (``python -m bot train``; they measured better than a logistic regression
+on the same features) turn them into the probability that the sentence answers. A second, small forest reads
+the question's candidates together (the best probabilities, the most of the question any passage holds, its
+unknown words) and gives one calibrated probability that the sources answer the question at all: below the
+model's threshold the assistant refuses.
 
 The model is a JSON file next to this module (the trees' splits and leaf values): versioned with the code, read by
-twenty lines of Python at answer time (scikit-learn is needed only to train), loaded without unpickling anything.
+a few lines of Python at answer time (scikit-learn is needed only to train), loaded without unpickling anything.
 """
 from __future__ import annotations
 
 import json
 import math
+from array import array
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bot.answer.questions import CJK_RE, QUESTION_WORDS, QuestionAnalysis
+from bot.answer.questions import CJK_RE, PERSON_TAGS, QUESTION_WORDS, QuestionAnalysis
 from bot.search.keyword import Segmenter
 from bot.search.retrieval import Passage
 
 MODEL_PATH = Path(__file__).with_name("selector.json")
-MODEL_VERSION = 2
+MODEL_VERSION = 3
 
 # Question words and particles removed before characters are compared (多少, 什么, 吗 say nothing of the topic).
 # Single characters only where they are never part of a topic word (共 is in 公共, 不 in 不动产).
 QUESTION_CHARS = re.compile("|".join(sorted((w for w in QUESTION_WORDS if CJK_RE.search(w) and len(w) > 1),
                                             key=len, reverse=True)) + r"|[几谁哪啥咋吗呢吧啊呀的了？?，,。！!、\s]")
 DIGITS = re.compile(r"\d+(?:\.\d+)?")
-PERSON_TAGS = ("nr", "nrfg", "nrt")
 
 FEATURES = (
     "coverage",  # idf-weighted share of the question's terms in the sentence with its headline
@@ -59,6 +61,8 @@ FEATURES = (
     "has_number",  # the sentence holds a number, a date, a person's name (whatever was asked)
     "has_date",
     "person_named",
+    "persons_asked",  # the question names people
+    "persons_here",  # share of them the sentence or the one before it names
     "numbers_asked",  # the question contains numbers
     "numbers_agree",  # share of those numbers found in the passage
     "dense",  # cosine of question and passage (0 when the dense search did not return the passage)
@@ -181,6 +185,9 @@ def features(q: QuestionContext, s: Sentence, best_coverage: float, best_bigrams
         "has_number": float(bool(NUMBER.search(text))),
         "has_date": float(bool(DATE.search(text))),
         "person_named": float(person),
+        "persons_asked": float(bool(q.analysis.persons)),
+        "persons_here": (sum(p in f"{s.previous}{text}" for p in q.analysis.persons) / len(q.analysis.persons)
+                         if q.analysis.persons else 0.0),
         "numbers_asked": float(bool(q.numbers)),
         "numbers_agree": sum(n in passage.chunk.indexed_text for n in q.numbers) / len(q.numbers) if q.numbers else 0.0,
         "dense": passage.dense or 0.0,
@@ -197,20 +204,42 @@ def features(q: QuestionContext, s: Sentence, best_coverage: float, best_bigrams
     return tuple(values[name] for name in FEATURES)
 
 
+# What the refusal model reads of one question: its candidates taken together (the sentence model's best
+# probabilities, the most any candidate or passage holds of the question) and the question's own signals.
+QUESTION_FEATURES = ("best_probability", "second_probability", "context_coverage", "coverage", "bigrams",
+                     "context_bigrams", "window_coverage", "dense", "unknown_share", "foreign", "foreign_latin",
+                     "typed_question", "typed_available", "chinese")
+
+
+def question_features(probabilities: list[float], rows: list[tuple[float, ...]]) -> tuple[float, ...]:
+    """``probabilities`` and feature ``rows`` of a question's candidates, best first."""
+    if not rows:
+        return (0.0,) * len(QUESTION_FEATURES)
+    at = {name: i for i, name in enumerate(FEATURES)}
+    most = {name: max(row[at[name]] for row in rows) for name in
+            ("context_coverage", "coverage", "bigrams", "context_bigrams", "window_coverage", "dense")}
+    first = rows[0]
+    values = {"best_probability": probabilities[0], "second_probability": probabilities[1] if len(rows) > 1 else 0.0,
+              **most, **{name: first[at[name]] for name in
+                         ("unknown_share", "foreign", "foreign_latin", "typed_question", "typed_available", "chinese")}}
+    return tuple(values[name] for name in QUESTION_FEATURES)
+
+
+Node = tuple[int, float, int, int, float]
+
+
 @dataclass(frozen=True)
-class SelectorModel:
-    """Gradient-boosted regression trees over the features, read as log-odds. A tree is a tuple of nodes
-    ``(feature index, threshold, left, right, value)``; a leaf has feature index -1 and holds its value.
-    ``threshold`` is the refusal cut on the best candidate's probability."""
-    features: tuple[str, ...]
+class Forest:
+    """Gradient-boosted regression trees read as log-odds. A tree is a tuple of nodes ``(feature index,
+    threshold, left, right, value)``; a leaf has feature index -1 and holds its value."""
     baseline: float
     learning_rate: float
-    trees: tuple[tuple[tuple[int, float, int, int, float], ...], ...]
-    threshold: float
-    version: int = MODEL_VERSION
-    trained_on: dict | None = None  # how it was made: sets, questions, target, dev figures
+    trees: tuple[tuple[Node, ...], ...]
 
     def probability(self, values: tuple[float, ...]) -> float:
+        # scikit-learn's trees compare features as float32: the same rounding keeps a value next to a split on
+        # the side it was trained on.
+        values = array("f", values)
         z = self.baseline
         for tree in self.trees:
             node = tree[0]
@@ -220,23 +249,56 @@ class SelectorModel:
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
     @classmethod
+    def parse(cls, data: dict) -> "Forest":
+        trees = tuple(tuple((int(f), float(t), int(l), int(r), float(v)) for f, t, l, r, v in tree)
+                      for tree in data["trees"])
+        return cls(float(data["baseline"]), float(data["learning_rate"]), trees)
+
+
+NEUTRAL = Forest(0.0, 0.0, ())
+
+
+@dataclass(frozen=True)
+class SelectorModel:
+    """Two forests: ``sentence`` gives each candidate the probability that it answers (over FEATURES);
+    ``question`` gives the question the probability that the sources answer it at all (over QUESTION_FEATURES,
+    fitted on the sentence forest's out-of-fold output). ``threshold`` is the refusal cut on the latter."""
+    features: tuple[str, ...]
+    question_features: tuple[str, ...]
+    sentence: Forest
+    question: Forest
+    threshold: float
+    version: int = MODEL_VERSION
+    trained_on: dict | None = None  # how it was made: sets, questions, target, dev figures
+
+    def probability(self, values: tuple[float, ...]) -> float:
+        return self.sentence.probability(values)
+
+    def answerable(self, values: tuple[float, ...]) -> float:
+        return self.question.probability(values)
+
+    @classmethod
     def neutral(cls) -> "SelectorModel":
-        """Every candidate at 0.5: what training ranks with before a model exists (it reads only the features)."""
-        return cls(FEATURES, baseline=0.0, learning_rate=0.0, trees=(), threshold=0.5)
+        """Everything at 0.5: what training ranks with before a model exists (it reads only the features)."""
+        return cls(FEATURES, QUESTION_FEATURES, NEUTRAL, NEUTRAL, threshold=0.5)
 
     def save(self, path: Path = MODEL_PATH) -> None:
-        data = asdict(self)
-        trees = data.pop("trees")
-        text = json.dumps(data, ensure_ascii=False, indent=1)[:-2]  # the trees last, one line each: diffs stay short
-        lines = ",\n  ".join(json.dumps(tree, separators=(",", ":")) for tree in trees)
-        Path(path).write_text(f'{text},\n "trees": [\n  {lines}\n ]\n}}\n', encoding="utf-8")
+        # One tree per line, the trees last: the file stays reviewable and its diffs short.
+        head = {k: v for k, v in asdict(self).items() if k not in ("sentence", "question")}
+        parts = [json.dumps(head, ensure_ascii=False, indent=1)[:-2]]
+        for name in ("sentence", "question"):
+            forest = getattr(self, name)
+            trees = ",\n   ".join(json.dumps(tree, separators=(",", ":")) for tree in forest.trees)
+            parts.append(f' "{name}": {{"baseline": {json.dumps(forest.baseline)}, '
+                         f'"learning_rate": {json.dumps(forest.learning_rate)}, "trees": [\n   {trees}\n ]}}')
+        Path(path).write_text(",\n".join(parts) + "\n}\n", encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path = MODEL_PATH) -> "SelectorModel":
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-        if data.get("version") != MODEL_VERSION or tuple(data.get("features", ())) != FEATURES:
+        if (data.get("version") != MODEL_VERSION or tuple(data.get("features", ())) != FEATURES
+                or tuple(data.get("question_features", ())) != QUESTION_FEATURES):
             raise ValueError(f"{path} was trained for other features (version {data.get('version')}); "
                              "run `python -m bot train`")
-        trees = tuple(tuple((int(f), float(t), int(l), int(r), float(v)) for f, t, l, r, v in tree)
-                      for tree in data.pop("trees"))
-        return cls(**{**data, "features": tuple(data["features"]), "trees": trees})
+        return cls(**{**data, "features": FEATURES, "question_features": QUESTION_FEATURES,
+                      "sentence": Forest.parse(data["sentence"]), "question": Forest.parse(data["question"])})

@@ -3,7 +3,7 @@
 ``python -m bot calibrate eval/questions.jsonl [--split dev] [--knowledge DIR] [--index DIR]``
 
 Every question is searched, analysed and its candidate sentences scored once; only the answer-or-refuse decision
-(``grounding.assess``) is replayed for each threshold on the best candidate's probability. Run it on the dev
+(``grounding.assess``) is replayed for each threshold on the model's probability that the sources answer. Run it on the dev
 split: a threshold chosen on the test split would grade itself. ``python -m bot train`` uses the same curve to
 choose the threshold it ships.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from tqdm import tqdm
 
 from bot.answer.assistant import Assistant, conversation
-from bot.answer.extractive import Candidate, ordered
+from bot.answer.extractive import Candidate, answerability, ordered
 from bot.answer.grounding import Thresholds, assess
 from bot.answer.selection import SelectorModel
 from bot.evaluation.evaluate import Question, SetupError, prepare, print_error, squash
@@ -30,6 +30,7 @@ class Example:
     ranked: list[Candidate]
     labels: tuple[bool, ...]  # per candidate: it answers the question
     considered: object  # the assistant's Considered: what the decision is replayed on
+    answerability: float = 0.5  # the model's probability that the sources answer it
 
     @property
     def answerable(self) -> bool:
@@ -56,17 +57,20 @@ def collect(set_name: str, questions: list[Question], assistant: Assistant, prog
     for q in tqdm(questions, desc=f"ranking {set_name}", unit="question", disable=not progress):
         considered = assistant.consider(q.question, conversation(q.history))
         ranked = assistant.rank(considered)
-        examples.append(Example(set_name, q, ranked, tuple(answers(q, c) for c in ranked), considered))
+        examples.append(Example(set_name, q, ranked, tuple(answers(q, c) for c in ranked), considered,
+                                answerability(assistant.model, ranked)))
     return examples
 
 
 def rescored(examples: list[Example], model: SelectorModel) -> list[Example]:
-    """The examples with each candidate's probability under ``model``, re-ranked as the assistant would."""
+    """The examples as ``model`` scores them: each candidate's probability, re-ranked as the assistant would, and
+    the question's answerability."""
     result = []
     for e in examples:
         label_of = {(c.passage.chunk.id, c.start): label for c, label in zip(e.ranked, e.labels)}
         ranked = ordered(e.considered.analysis, [replace(c, probability=model.probability(c.features)) for c in e.ranked])
-        result.append(replace(e, ranked=ranked, labels=tuple(label_of[c.passage.chunk.id, c.start] for c in ranked)))
+        result.append(replace(e, ranked=ranked, labels=tuple(label_of[c.passage.chunk.id, c.start] for c in ranked),
+                              answerability=answerability(model, ranked)))
     return result
 
 
@@ -93,7 +97,7 @@ def outcome(examples: list[Example], thresholds: Thresholds, set_name: str) -> O
     fr = wrong = right = a = u = 0
     for e in examples:
         c = e.considered
-        answered = assess(c.analysis, c.retrieval.passages, e.ranked, thresholds).answerable
+        answered = assess(c.analysis, c.retrieval.passages, e.ranked, e.answerability, thresholds).answerable
         if e.answerable:
             a += 1
             fr += not answered
@@ -135,6 +139,6 @@ def main(args) -> int:
     answerable = sum(q.answerable for q in questions)
     current = assistant.thresholds.min_probability
     print(f"{answerable} answerable, {len(questions) - answerable} unanswerable questions; the model refuses when "
-          f"its best candidate's probability is below the threshold (* = the shipped one, {current:.2f})\n")
+          f"its probability that the sources answer is below the threshold (* = the shipped one, {current:.2f})\n")
     print(format_curve(curve(examples, assistant.thresholds), chosen=current))
     return 0
