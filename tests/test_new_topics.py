@@ -49,10 +49,10 @@ def test_the_new_words_are_in_no_lexicon_and_no_code():
     assert not [w for w in ("公租房", "公共租赁", "护理补贴", "残疾人证", "户口迁移", "投靠") if w in text]
 
 
-# Measured with the shipped model: 5 of the 8 are answered from the right article with the fact. The misses are
+# Measured with the shipped model: 6 of the 8 are answered from the right article with the fact. The misses are
 # the weak spot the README names (a detail sentence that repeats none of the question's words: 5个工作日 under
 # 户口迁入, 社会保障卡 for 打到哪里). Raise this as the selector improves; never lower it.
-MIN_ANSWERED = 5
+MIN_ANSWERED = 6
 
 
 def test_residents_questions_about_a_new_topic_are_answered_from_it(topic_assistant):

@@ -28,7 +28,9 @@ from bot.evaluation.calibration import Example, Outcome, collect as collect_exam
 from bot.evaluation.evaluate import Question, SetupError, load_questions, print_error, select_split
 from bot.search.index import KnowledgeIndex
 
-TARGET_FALSE_REFUSAL = 0.03
+# Residents' most common complaint was a refusal of a question the articles answer: the threshold may add at most
+# one point of false refusals (averaged over the dev sets) to what the rules refuse.
+TARGET_FALSE_REFUSAL = 0.01
 TREES, DEPTH = 150, 3  # the sentence forest
 QUESTION_TREES, QUESTION_DEPTH = 100, 2  # the refusal forest: one row per question, so smaller
 LEARNING_RATE = 0.1

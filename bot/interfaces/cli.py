@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="NAME[=QUESTIONS,KNOWLEDGE,INDEX]",
                    help="a question set (repeatable; default: seed, scale and cmrc with the folders make builds)")
     p.add_argument("--target-false-refusal", type=float,
-                   help="highest mean dev false-refusal rate the threshold may give (default 0.03)")
+                   help="false refusals the threshold may add to the rules' own, mean over dev sets (default 0.01)")
     p.add_argument("--out", help="model file to write (default: bot/answer/selector.json, the shipped one)")
     p.set_defaults(func=cmd_train)
     return parser
