@@ -1,11 +1,12 @@
 """Honest refusal: decide whether the retrieved passages actually answer the question.
 
-One calibrated probability decides: the selector model's (``selection.py``) that the retrieved sources answer the
-question, against the threshold chosen on dev data when the model was trained. The rules that remain hold for any corpus:
-the question names a place, a person, a year or a period (下半年, 第三期) no retrieved passage mentions (or asks a
-named person's age or phone and the best sentence and the text just before it do not name them), or asks for a kind of answer a pattern
-recognises reliably (a phone number, an amount of money, an age, a number in the asked unit) and no passage
-holds one.
+One calibrated probability decides: the selector model's (``selection.py``) that the retrieved sources answer
+the question, against the threshold chosen on dev data when the model was trained. The rules that remain hold
+for any corpus: the question names a place, a person, a year or a period (下半年, 第三期) no retrieved passage
+mentions; it asks for a kind of answer a pattern recognises reliably (a phone number, an amount of money, an
+age, a number in the asked unit, papers) and no passage holds one; it names a Latin-script word no article uses
+(GDP); it asks a named person's age or phone and the best sentence, with the text just before it, does not name
+them; one part of a two-part question is missing and the other is not clearly answered.
 ``python -m bot calibrate`` prints the trade-off curve of the threshold.
 """
 from __future__ import annotations

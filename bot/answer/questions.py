@@ -186,10 +186,10 @@ def _answer_types(query: str) -> list[str]:
     return [name for _, _, name in sorted(found)] or ["general"]
 
 
-def _persons(query: str, segmenter: Segmenter) -> tuple[str, ...]:
+def _persons(tagged: list[tuple[str, str]]) -> tuple[str, ...]:
     """People the question names: runs of words tagged as a person's name, joined (jieba tags 魏 and 留德 apart)."""
     names, run = [], ""
-    for word, flag in [*segmenter.tagged(query), ("", "x")]:
+    for word, flag in [*tagged, ("", "x")]:
         if flag in PERSON_TAGS:
             run += word
             continue
@@ -199,9 +199,9 @@ def _persons(query: str, segmenter: Segmenter) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _places(query: str, segmenter: Segmenter, home: frozenset[str]) -> tuple[str, ...]:
+def _places(tagged: list[tuple[str, str]], home: frozenset[str]) -> tuple[str, ...]:
     """Districts, counties, cities and provinces the question names, other than the knowledge's own (``home``)."""
-    return tuple(dict.fromkeys(word for word, flag in segmenter.tagged(query)
+    return tuple(dict.fromkeys(word for word, flag in tagged
                                if flag == "ns" and len(word) >= MIN_PLACE_CHARS and word.endswith(PLACE_SUFFIXES)
                                and word not in home))
 
@@ -269,14 +269,15 @@ def analyze(query: str, keyword: KeywordIndex, carried: tuple[str, ...] = (),
     weights = salient_terms(query, keyword, words=chinese)
     carried_weights = {t: CARRIED_TERM_FACTOR * keyword.idf(t) for t in carried if t not in weights}
     answer_type, *also = _answer_types(query)
+    tagged = keyword.segmenter.tagged(query)  # part-of-speech tagging is the slow step: once per question
     return QuestionAnalysis(
         query=query,
         terms=tuple(weights),
         weights=weights,
         carried=carried_weights,
         answer_type=answer_type,
-        places=_places(query, keyword.segmenter, home),
-        persons=_persons(query, keyword.segmenter),
+        places=_places(tagged, home),
+        persons=_persons(tagged),
         years=tuple(m.group(0).rstrip("年") for m in YEAR_RE.finditer(query)),
         periods=tuple(dict.fromkeys(m.group(0) for m in PERIOD_RE.finditer(query))),
         asks_current=bool(CURRENT_RE.search(query.lower())),
