@@ -1,4 +1,6 @@
-"""Start the web page: ``python app.py [--host 127.0.0.1] [--port 7860]`` (``make run`` ingests first)."""
+"""Start the web server: ``python app.py [--host 127.0.0.1] [--port 7860]`` (``make run`` ingests first).
+
+The residents' page is at ``/``; with ``BOT_STAFF_PASSWORD`` set, the staff console is at ``/staff``."""
 from __future__ import annotations
 
 import argparse
@@ -12,12 +14,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from bot.config import Settings  # noqa: E402
 from bot.logs import configure as configure_logging  # noqa: E402
 
-DEFAULT_CONCURRENCY = 4
 log = logging.getLogger("app")
 
 
 def parse_args(settings: Settings, argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="卫东区 resident-services chatbot: the web page")
+    parser = argparse.ArgumentParser(description="resident-services chatbot: the web page (and /staff)")
     parser.add_argument("--host", default=settings.host, help=f"address to listen on (default {settings.host})")
     parser.add_argument("--port", type=int, default=settings.port, help=f"port (default {settings.port})")
     return parser.parse_args(argv)
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bot.answer.assistant import Assistant
     from bot.search.index import IndexMismatchError
-    from bot.interfaces.web import build_app, launch_options
+    from bot.interfaces.web.server import build_server, serve
 
     try:
         assistant = Assistant(settings)
@@ -44,12 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         log.info("index %s: %d chunks", assistant.index.location, chunks)
     if not settings.staff_password:
-        log.info("BOT_STAFF_PASSWORD is not set: the staff tab is disabled")
-    demo = build_app(assistant, settings)
-    demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY)
-    log.info("serving the web page on http://%s:%d/", args.host, args.port)
-    # quiet: Gradio's banner suggests share=True, which this service never uses.
-    demo.launch(server_name=args.host, server_port=args.port, share=False, quiet=True, **launch_options(settings))
+        log.info("BOT_STAFF_PASSWORD is not set: there is no staff console")
+    app = build_server(assistant, settings)
+    log.info("serving the residents' page on http://%s:%d/%s", args.host, args.port,
+             " and the staff console on /staff" if settings.staff_password else "")
+    serve(app, args.host, args.port)
     return 0
 
 

@@ -53,7 +53,8 @@ class Settings:
     llm_timeout: float = 30.0
     host: str = "127.0.0.1"
     port: int = 7860
-    staff_password: str | None = None
+    staff_user: str = "staff"  # the staff console's login name
+    staff_password: str | None = None  # unset: no staff console
     rate_limit: int = 60  # questions (and, apart, feedback calls) per client per minute; 0 turns it off
     staff_lockout_after: int = 5  # wrong staff passwords from one client before it is locked out
     staff_lockout_seconds: float = 300.0

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from playwright.sync_api import Page, expect
-from webapp_helpers import STAFF_PASSWORD
+from webapp_helpers import STAFF_PASSWORD, STAFF_USER
 
 from bot.config import ROOT
 
@@ -11,13 +11,16 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SHOTS = ROOT / "artifacts" / "screenshots"
 ANSWER_TIMEOUT = 30_000
+WIDE = {"width": 1366, "height": 900}
+PHONE = {"width": 390, "height": 844}
 
 
 class Visit:
     """One browser session on the page, recording any dialog an injected script might open."""
 
-    def __init__(self, browser, url: str):
-        self.context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000})
+    def __init__(self, browser, url: str, viewport: dict | None = None, locale: str = "zh-CN"):
+        self.url = url
+        self.context = browser.new_context(locale=locale, viewport=viewport or WIDE)
         self.page: Page = self.context.new_page()
         self.dialogs: list[str] = []
         self.page.on("dialog", self._dialog)
@@ -45,12 +48,24 @@ class Visit:
     def xss_fired(self) -> bool:
         return self.page.evaluate("() => window.__xss !== undefined") or bool(self.dialogs)
 
-    def staff_login(self) -> None:
-        self.page.get_by_role("tab", name="工作人员").click()
-        self.page.locator("#wd-staff-password input").fill(STAFF_PASSWORD)
+    def staff_login(self, password: str = STAFF_PASSWORD) -> None:
+        """Open the staff console at /staff in this session, through its login page unless already logged in."""
+        self.page.goto(f"{self.url}staff/")
+        if not self.page.url.endswith("/staff/login"):
+            expect(self.page.locator("#wd-staff-articles")).to_be_visible(timeout=ANSWER_TIMEOUT)
+            return
+        self.page.get_by_label("用户名").fill(STAFF_USER)
+        self.page.get_by_label("口令").fill(password)
+        self.page.get_by_role("button", name="登录").click()
+        if password == STAFF_PASSWORD:
+            expect(self.page.locator("#wd-staff-articles")).to_be_visible(timeout=ANSWER_TIMEOUT)
 
-    def shot(self, name: str) -> None:
-        self.page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
+    def residents_page(self) -> None:
+        self.page.goto(self.url)
+        expect(self.page.locator("#wd-question textarea")).to_be_visible(timeout=ANSWER_TIMEOUT)
+
+    def shot(self, name: str, full_page: bool = True) -> None:
+        self.page.screenshot(path=SHOTS / f"{name}.png", full_page=full_page)
 
     def close(self) -> None:
         self.context.close()

@@ -148,7 +148,7 @@ def test_the_answer_leads_with_its_best_sentence_and_marks_the_answering_clause(
 
 def test_the_page_bolds_the_answering_clause_and_escapes_it():
     from bot.answer.types import Answer
-    from bot.interfaces.web import answer_html
+    from bot.interfaces.web.html import answer_html
 
     text = "据2017年7月的报道，共<b>有</b>22所小学,参加了[1]"
     start = text.index("共")

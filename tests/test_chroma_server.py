@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from chroma_helpers import start_apps_on, start_chroma, stop_chroma
 from conftest import SEED_KNOWLEDGE
-from gradio_client import Client, handle_file
-from webapp_helpers import STAFF_PASSWORD, stop_app
+from gradio_client import Client
+from webapp_helpers import staff_client, stop_app
 
 from bot.answer.assistant import Assistant
 from bot.search.ingest import ingest
@@ -200,12 +200,13 @@ def test_both_apps_answer_from_the_shared_index(apps, clients, chroma, assistant
 
 def test_upload_through_one_app_then_delete_through_the_other(apps, clients, server_index, tmp_path):
     first, second = clients
+    first_staff, second_staff = (staff_client(app) for app in apps)
     for client in clients:
         assert POOL_ARTICLE not in cited(ask(client, POOL_QUESTION))
 
     upload = tmp_path / "游泳馆.md"
     upload.write_text(POOL_MD, encoding="utf-8")
-    status, _ = first.predict(STAFF_PASSWORD, handle_file(str(upload)), False, False, api_name="/staff_upload")
+    status = first_staff.predict(upload.name, upload.read_text(encoding="utf-8"), False, False, api_name="/staff_upload")
     assert "已添加 1 篇文章" in status
     assert (apps[0].settings.knowledge_dir / "uploads" / upload.name).is_file()
     answer = ask(first, POOL_QUESTION)
@@ -213,9 +214,9 @@ def test_upload_through_one_app_then_delete_through_the_other(apps, clients, ser
     seen_after = wait_for(lambda: POOL_ARTICLE in cited(ask(second, POOL_QUESTION)))
     assert seen_after is not None, f"the second app did not answer from the upload within {PROPAGATION_SECONDS} s"
     assert "21点30分" in ask(second, POOL_QUESTION)["text"]
-    assert POOL_ARTICLE in [row[0] for row in second.predict(STAFF_PASSWORD, "游泳馆", api_name="/staff_articles")["data"]]
+    assert POOL_ARTICLE in [row[0] for row in second_staff.predict("游泳馆", api_name="/staff_articles")]
 
-    status, _, _ = second.predict(STAFF_PASSWORD, POOL_ARTICLE, api_name="/staff_delete")
+    status = second_staff.predict(POOL_ARTICLE, api_name="/staff_delete")
     assert "已删除 1 篇文章" in status
     assert server_index.collection.get(where={"article_id": POOL_ARTICLE}, include=[])["ids"] == []
     assert POOL_ARTICLE not in cited(ask(second, POOL_QUESTION))
@@ -227,8 +228,8 @@ def test_upload_through_one_app_then_delete_through_the_other(apps, clients, ser
     while time.monotonic() < deadline:
         for client in clients:
             assert POOL_ARTICLE not in cited(ask(client, POOL_QUESTION))
-    for client in clients:
-        rows = client.predict(STAFF_PASSWORD, "", api_name="/staff_articles")["data"]
+    for staff in (first_staff, second_staff):
+        rows = staff.predict("", api_name="/staff_articles")
         assert POOL_ARTICLE not in [row[0] for row in rows]
 
 

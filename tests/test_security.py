@@ -4,7 +4,7 @@ Read top to bottom, this file is the list of what the bot defends against (READM
 1. stored XSS into the staff view through /feedback          7. oversized feedback, floods of calls
 2. feedback rows that break the staff review for everyone     8. spreadsheet formulas in the exported CSV
 3. a YAML alias bomb in a knowledge file                      9. a README.md upload taken for an article
-4. guessing the staff password                               10. two uploads silently colliding on one name
+4. reaching or guessing into the staff console              10. two uploads silently colliding on one name
 5. SIGKILL during an upload                                   11. wrong types and binary junk sent to /ask
 6. forged log lines from user text                            12. the open upload route and a lasting export link
 """
@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -23,19 +24,19 @@ import sys
 import textwrap
 import time
 
+import httpx
+
 import pytest
 from browser_helpers import CHROMIUM, CHROMIUM_ARGS, Visit
 from conftest import seed_app
-from gradio_client import Client, handle_file
+from gradio_client import Client
 from gradio_client.exceptions import AppError
 from playwright.sync_api import expect, sync_playwright
-from starlette.applications import Starlette
-from starlette.responses import PlainTextResponse
-from starlette.routing import Route
+from gradio_client.exceptions import AuthenticationError
 from starlette.testclient import TestClient
-from webapp_helpers import STAFF_PASSWORD
+from webapp_helpers import STAFF_PASSWORD, STAFF_USER, staff_client
 
-from bot.interfaces import web
+from bot.interfaces.web import server, staff as console
 from bot.knowledge import upload
 from bot.answer.types import Answer
 from bot.config import ROOT
@@ -87,6 +88,11 @@ def client(app) -> Client:
 
 
 @pytest.fixture(scope="module")
+def staff(app) -> Client:
+    return staff_client(app)
+
+
+@pytest.fixture(scope="module")
 def strict_app(seed_settings, seed_index, tmp_path_factory):
     """The defaults an operator gets: 5 wrong passwords lock a client out; here 5 questions a minute."""
     with seed_app(seed_settings, tmp_path_factory, "security-strict", rate_limit=5, lockout_after=5) as running:
@@ -132,14 +138,14 @@ def test_planted_script_stays_inert_in_the_staff_review(app, client):
 
 # ---- 2. feedback rows that would break the review for everyone -------------------------------------------------
 
-def test_bad_stored_rows_never_stop_the_review_or_export(app, client):
+def test_bad_stored_rows_never_stop_the_review_or_export(app, client, staff):
     answer = client.predict(DIBAO_QUESTION, [], api_name="/ask")
     good = client.predict(answer["answer_id"], "down", "正常的一条反馈", api_name="/feedback")
     plant_rows(app.settings.feedback_db, BAD_CITATIONS, question="坏数据")
-    review = client.predict(STAFF_PASSWORD, False, "", "", api_name="/staff_feedback")
+    review = staff.predict(False, "", "", api_name="/staff_feedback")
     assert "正常的一条反馈" in review and review.count("坏数据") == len(BAD_CITATIONS)
     assert "<b>" not in review
-    exported = client.predict(STAFF_PASSWORD, False, "", "", api_name="/staff_export")
+    exported = staff.predict(False, "", "", api_name="/staff_export")
     with open(exported, encoding="utf-8-sig", newline="") as f:
         rows = list(csv.DictReader(f))
     assert str(good) in {row["编号"] for row in rows}
@@ -155,11 +161,11 @@ def test_alias_bomb_is_refused_at_once():
     assert time.perf_counter() - started < 5  # generous: expanding the bomb takes minutes
 
 
-def test_alias_bomb_upload_is_refused_and_the_app_keeps_answering(app, client, tmp_path):
+def test_alias_bomb_upload_is_refused_and_the_app_keeps_answering(app, client, staff, tmp_path):
     path = tmp_path / "bomb.md"
     path.write_text(BOMB, encoding="utf-8")
     with pytest.raises(AppError, match="aliases"):
-        client.predict(STAFF_PASSWORD, handle_file(str(path)), False, False, api_name="/staff_upload")
+        staff.predict(path.name, path.read_text(encoding="utf-8"), False, False, api_name="/staff_upload")
     assert not (app.settings.knowledge_dir / "uploads" / "bomb.md").exists()
     assert "3622" in client.predict(DIBAO_QUESTION, [], api_name="/ask")["text"]
 
@@ -187,15 +193,52 @@ def test_an_upload_that_parses_too_long_is_abandoned(monkeypatch):
 # ---- 4. guessing the staff password ----------------------------------------------------------------------------
 
 def test_five_wrong_passwords_lock_the_client_out(strict_app):
-    client = Client(strict_app.url, verbose=False)
-    for _ in range(5):
-        with pytest.raises(AppError, match="口令不正确"):
-            client.predict("guess", "", api_name="/staff_articles")
-    with pytest.raises(AppError, match="错误次数过多"):
-        client.predict(STAFF_PASSWORD, "", api_name="/staff_articles")  # the right one, too late
+    for password in ("guess", "", STAFF_PASSWORD + " ", STAFF_PASSWORD.upper(), "卫东"):
+        with pytest.raises(AuthenticationError):
+            staff_client(strict_app, password)
+    with pytest.raises(ValueError, match="Could not login"):  # 429, not 401: the right password, too late
+        staff_client(strict_app)
     log = strict_app.log()
-    assert log.count("wrong password") == 5 and log.count("127.0.0.1: wrong password") == 5
+    assert log.count("127.0.0.1: wrong password") == 5
     assert "locked out" in log and "Traceback" not in log
+
+
+def test_the_console_answers_nothing_without_a_login(app):
+    """Every way in: the page, its config, an API call, the upload route and a queued event."""
+    before = {p: p.read_bytes() for p in app.settings.knowledge_dir.rglob("*") if p.is_file()}
+    with httpx.Client(base_url=app.url, follow_redirects=False) as http:
+        assert http.get("staff/").status_code == 303 and http.get("staff/").headers["location"] == "/staff/login"
+        assert "工作人员登录" in http.get("staff/login").text
+        assert http.get("staff/config").status_code == 401
+        assert http.post("staff/gradio_api/upload", files={"files": ("x.md", b"x")}).status_code == 401
+        assert http.post("staff/gradio_api/call/staff_delete", json={"data": ["20170731-09"]}).status_code == 401
+        assert http.post("staff/gradio_api/queue/join", json={"data": ["20170731-09"], "fn_index": 0,
+                                                               "session_hash": "x"}).status_code == 401
+        forged = http.get("staff/config", cookies={"wd_staff_session": "forged"})
+        assert forged.status_code == 401
+    assert {p: p.read_bytes() for p in app.settings.knowledge_dir.rglob("*") if p.is_file()} == before
+
+
+def test_the_residents_page_holds_no_staff_endpoint(app):
+    """Neither named nor unnamed: every dependency of the public config is one of the page's own handlers, and
+    no fn_index past them exists."""
+    config = httpx.get(f"{app.url}config").json()
+    handlers = [d for d in config["dependencies"] if d["backend_fn"]]  # the others only cancel a running event
+    names = {re.sub(r"_\d+$", "", d["api_name"]) for d in handlers}  # run_2 -> run
+    assert names <= {"ask", "feedback", "respond", "on_like", "on_comment", "open_citation", "ask_suggested", "run",
+                     "fresh_conversation"}
+    assert not any("staff" in str(d) for d in config["dependencies"])
+    assert not any("wd-staff" in json.dumps(c) for c in config["components"])
+    client = Client(app.url, verbose=False)
+    with pytest.raises(Exception):
+        client.predict(fn_index=len(config["dependencies"]))
+
+
+def test_the_login_takes_no_other_user_name(app):
+    with pytest.raises(AuthenticationError):
+        Client(f"{app.url}staff/", auth=("admin", STAFF_PASSWORD), verbose=False)
+    assert staff_client(app).predict("低保", api_name="/staff_articles")
+    assert STAFF_USER == "staff"
 
 
 # ---- 5. SIGKILL during an upload -------------------------------------------------------------------------------
@@ -257,10 +300,10 @@ def test_a_record_is_one_line_whatever_it_quotes():
     assert out.getvalue().count("\n") == 1 and "\\n" + FORGED in out.getvalue()
 
 
-def test_a_title_cannot_forge_a_line_in_the_app_log(app, client, tmp_path):
+def test_a_title_cannot_forge_a_line_in_the_app_log(app, staff, tmp_path):
     path = tmp_path / "forge.md"
     path.write_text(ARTICLE_MD.format(id="wd-forge", title=json.dumps("夜间开放\n" + FORGED)), encoding="utf-8")
-    client.predict(STAFF_PASSWORD, handle_file(str(path)), False, False, api_name="/staff_upload")
+    staff.predict(path.name, path.read_text(encoding="utf-8"), False, False, api_name="/staff_upload")
     assert not any(line.startswith(FORGED) for line in app.log().splitlines())
     assert FORGED in app.log()
 
@@ -338,23 +381,21 @@ def test_binary_junk_is_refused(client):
 
 # ---- 12. the upload route and the export link ------------------------------------------------------------------
 
-def test_without_staff_the_upload_route_is_closed(seed_settings):
-    options = web.launch_options(seed_settings.with_(staff_password=None))
-    [middleware] = options["app_kwargs"]["middleware"]
-    page = Starlette(routes=[Route("/gradio_api/upload", lambda r: PlainTextResponse("stored"), methods=["POST"]),
-                             Route("/gradio_api/info", lambda r: PlainTextResponse("ok"))],
-                     middleware=[middleware])
-    with TestClient(page) as http:
-        assert http.post("/gradio_api/upload", files={"files": ("x.md", b"x")}).status_code == 403
-        assert http.get("/gradio_api/info").text == "ok"
-    assert web.launch_options(seed_settings.with_(staff_password="x"))["app_kwargs"]["middleware"] == []
+def test_the_residents_upload_route_is_closed(assistant, seed_settings, tmp_path):
+    for password in (None, STAFF_PASSWORD):
+        settings = seed_settings.with_(staff_password=password, data_dir=tmp_path)
+        with TestClient(server.build_server(assistant, settings)) as http:
+            assert http.post("/gradio_api/upload", files={"files": ("x.md", b"x")}).status_code == 403
+            assert http.get("/config").status_code == 200
+            expected = 401 if password else 404  # no console at all without a staff password
+            assert http.post("/staff/gradio_api/upload", files={"files": ("x.md", b"x")}).status_code == expected
 
 
 def test_an_exported_csv_does_not_outlive_its_expiry(seed_settings, seed_index, monkeypatch, tmp_path):
-    monkeypatch.setattr(web, "EXPORT_SECONDS", 0.2)
-    app = web.WebApp(type("Stub", (), {"index": seed_index})(),
-                     seed_settings.with_(staff_password=STAFF_PASSWORD, data_dir=tmp_path))
-    exported = app.staff_export(STAFF_PASSWORD, False, "", "")
+    monkeypatch.setattr(console, "EXPORT_SECONDS", 0.2)
+    settings = seed_settings.with_(data_dir=tmp_path)
+    staff = console.StaffConsole(KnowledgeLibrary(settings, seed_index), FeedbackStore(settings.feedback_db), "卫东区")
+    exported = staff.export(False, "", "", None)
     assert os.path.exists(exported)
     time.sleep(1.0)
     assert not os.path.exists(exported)

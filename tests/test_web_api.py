@@ -1,23 +1,25 @@
-"""The web layer: the real app in a subprocess driven through its API endpoints with gradio_client, plus
-in-process checks of what only the page does (streaming into the chat, escaping, examples, no staff tab)."""
+"""The web layer: the real app in a subprocess driven through its API endpoints with gradio_client (the staff
+console's behind its login), plus in-process checks of what only the page does (streaming into the chat,
+escaping, examples, suggestions)."""
 from __future__ import annotations
 
 import csv
 import threading
 from dataclasses import replace
 
-import gradio as gr
 import pytest
 from conftest import seed_app
-from gradio_client import Client, handle_file
+from gradio_client import Client
 from gradio_client.exceptions import AppError
-from webapp_helpers import STAFF_PASSWORD
+from webapp_helpers import staff_client
 
 from bot.answer.types import Answer, Citation
 from bot.interfaces.feedback import FeedbackRecord, FeedbackStore
+from bot.interfaces.library import KnowledgeLibrary
+from bot.interfaces.web.html import ERROR_HTML, THINKING_HTML, answer_html, article_html, user_html
+from bot.interfaces.web.resident import ResidentPage, new_session
+from bot.interfaces.web.staff import feedback_html
 from bot.knowledge.articles import Article
-from bot.interfaces.web import (ERROR_HTML, THINKING_HTML, WebApp, answer_html, article_html, build_app, feedback_html,
-                     new_session, user_html)
 
 DIBAO_QUESTION = "卫东区目前低保保障对象一共有多少户、多少人？"
 DIBAO_ARTICLE = "20170731-09"
@@ -48,6 +50,16 @@ def client(app) -> Client:
     return Client(app.url, verbose=False)
 
 
+@pytest.fixture(scope="module")
+def staff(app) -> Client:
+    return staff_client(app)
+
+
+def page(assistant, settings, suggester=None) -> ResidentPage:
+    return ResidentPage(assistant, KnowledgeLibrary(settings, assistant.index), FeedbackStore(settings.feedback_db),
+                        0, suggester)
+
+
 def ask(client: Client, question: str, history: list | None = None) -> dict:
     return client.predict(question, history or [], api_name="/ask")
 
@@ -61,10 +73,10 @@ def knowledge_files(app) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
-def test_only_the_declared_endpoints_are_public(client):
-    endpoints = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert endpoints == {"/ask", "/feedback", "/staff_articles", "/staff_article", "/staff_upload", "/staff_delete",
-                         "/staff_feedback", "/staff_export"}
+def test_only_the_declared_endpoints_are_public(client, staff):
+    assert set(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == {"/ask", "/feedback"}
+    assert set(staff.view_api(print_info=False, return_format="dict")["named_endpoints"]) == {
+        "/staff_articles", "/staff_article", "/staff_upload", "/staff_delete", "/staff_feedback", "/staff_export"}
 
 
 def test_ask_returns_a_cited_answer(client):
@@ -118,7 +130,7 @@ def test_concurrent_sessions_get_their_own_answers(app):
         assert article in cited_articles(results[question])
 
 
-def test_feedback_is_stored_and_shown_to_staff(app, client, tmp_path):
+def test_feedback_is_stored_and_shown_to_staff(app, client, staff):
     answer = ask(client, DIBAO_QUESTION)
     feedback_id = client.predict(answer["answer_id"], "down", "希望有最新的数字", api_name="/feedback")
     record = next(r for r in FeedbackStore(app.settings.feedback_db).list() if r.id == feedback_id)
@@ -126,9 +138,9 @@ def test_feedback_is_stored_and_shown_to_staff(app, client, tmp_path):
     assert record.condensed_query and record.citations[0].article_id == DIBAO_ARTICLE
     assert "total" in record.timings_ms
 
-    review = client.predict(STAFF_PASSWORD, True, "", "", api_name="/staff_feedback")
+    review = staff.predict(True, "", "", api_name="/staff_feedback")
     assert "希望有最新的数字" in review and "区民政局实现社会救助“无盲区”" in review
-    exported = client.predict(STAFF_PASSWORD, True, "", "", api_name="/staff_export")
+    exported = staff.predict(True, "", "", api_name="/staff_export")
     with open(exported, encoding="utf-8-sig", newline="") as f:
         rows = list(csv.DictReader(f))
     assert any(row["评论"] == "希望有最新的数字" and row["评价"] == "👎" for row in rows)
@@ -139,79 +151,43 @@ def test_feedback_with_a_bad_rating_is_refused(client):
         client.predict(ask(client, DIBAO_QUESTION)["answer_id"], "maybe", "", api_name="/feedback")
 
 
-STAFF_CALLS = [
-    ("/staff_articles", ("",)),
-    ("/staff_article", (DIBAO_ARTICLE,)),
-    ("/staff_delete", (DIBAO_ARTICLE,)),
-    ("/staff_feedback", (False, "", "")),
-    ("/staff_export", (False, "", "")),
-]
+def test_staff_browse_and_read(staff):
+    table = staff.predict("低保", api_name="/staff_articles")
+    assert [row[0] for row in table] == [DIBAO_ARTICLE]
+    assert len(staff.predict("", api_name="/staff_articles")) >= 11
+    shown = staff.predict(DIBAO_ARTICLE, api_name="/staff_article")
+    assert "区民政局实现社会救助“无盲区”" in shown and "3622户" in shown
 
 
-@pytest.mark.parametrize("password", ["", "wrong", STAFF_PASSWORD + " "], ids=["empty", "wrong", "near-miss"])
-@pytest.mark.parametrize(("endpoint", "args"), STAFF_CALLS, ids=[c[0] for c in STAFF_CALLS])
-def test_staff_endpoints_refuse_a_wrong_password(app, client, endpoint, args, password):
-    before = knowledge_files(app)
-    with pytest.raises(AppError, match="口令不正确"):
-        client.predict(password, *args, api_name=endpoint)
-    assert knowledge_files(app) == before
-
-
-def test_upload_without_the_password_stores_nothing(app, client, tmp_path):
-    upload = tmp_path / "hours.md"
-    upload.write_text(NEW_ARTICLE_MD, encoding="utf-8")
-    before = knowledge_files(app)
-    with pytest.raises(AppError, match="口令不正确"):
-        client.predict("wrong", handle_file(str(upload)), False, False, api_name="/staff_upload")
-    assert knowledge_files(app) == before
-    assert NEW_ARTICLE not in cited_articles(ask(client, LIBRARY_QUESTION))
-
-
-def test_staff_browse_and_read(client):
-    table = client.predict(STAFF_PASSWORD, "低保", api_name="/staff_articles")
-    assert [row[0] for row in table["data"]] == [DIBAO_ARTICLE]
-    assert len(client.predict(STAFF_PASSWORD, "", api_name="/staff_articles")["data"]) >= 11
-    page = client.predict(STAFF_PASSWORD, DIBAO_ARTICLE, api_name="/staff_article")
-    assert "区民政局实现社会救助“无盲区”" in page and "3622户" in page
-
-
-def test_staff_upload_then_delete(app, client, tmp_path):
+def test_staff_upload_then_delete(app, client, staff, tmp_path):
     upload = tmp_path / "图书馆夜间开放.md"
     upload.write_text(NEW_ARTICLE_MD, encoding="utf-8")
-    status, table = client.predict(STAFF_PASSWORD, handle_file(str(upload)), False, False, api_name="/staff_upload")
+    status = staff.predict(upload.name, upload.read_text(encoding="utf-8"), False, False, api_name="/staff_upload")
     assert "已添加 1 篇文章" in status
-    assert NEW_ARTICLE in [row[0] for row in table["data"]]
+    assert NEW_ARTICLE in [row[0] for row in staff.predict("", api_name="/staff_articles")]
     assert (app.settings.knowledge_dir / "uploads" / upload.name).is_file()
     answer = ask(client, LIBRARY_QUESTION)
     assert not answer["refused"] and "21点" in answer["text"]
     assert NEW_ARTICLE in cited_articles(answer)
 
-    status, table, _ = client.predict(STAFF_PASSWORD, NEW_ARTICLE, api_name="/staff_delete")
+    status = staff.predict(NEW_ARTICLE, api_name="/staff_delete")
     assert "已删除 1 篇文章" in status
-    assert NEW_ARTICLE not in [row[0] for row in table["data"]]
+    assert NEW_ARTICLE not in [row[0] for row in staff.predict("", api_name="/staff_articles")]
     assert not (app.settings.knowledge_dir / "uploads" / upload.name).exists()
     assert NEW_ARTICLE not in cited_articles(ask(client, LIBRARY_QUESTION))
 
 
-def test_staff_upload_of_a_bad_file_is_refused(app, client, tmp_path):
-    upload = tmp_path / "gbk.md"
-    upload.write_bytes(NEW_ARTICLE_MD.encode("gbk"))
+def test_staff_upload_of_a_bad_file_is_refused(app, staff):
+    """The library's checks (tests/test_library.py) reach an API caller as they are."""
     before = knowledge_files(app)
-    with pytest.raises(AppError, match="不是 UTF-8 编码"):
-        client.predict(STAFF_PASSWORD, handle_file(str(upload)), False, False, api_name="/staff_upload")
+    with pytest.raises(AppError, match="no .title."):
+        staff.predict("untitled.md", NEW_ARTICLE_MD.replace("title: 卫东区社区图书馆夜间开放\n", ""), False, False,
+                      api_name="/staff_upload")
     assert knowledge_files(app) == before
 
 
-def test_without_a_staff_password_there_is_no_staff_tab(assistant, seed_settings):
-    demo = build_app(assistant, seed_settings.with_(staff_password=None))
-    api_names = {fn.api_name for fn in demo.fns.values() if fn.api_visibility != "private"}
-    tabs = {block.label for block in demo.blocks.values() if isinstance(block, gr.Tab)}
-    assert api_names == {"ask", "feedback"}
-    assert tabs == {"居民问答"}
-
-
-def test_offered_examples_are_answered(assistant, seed_settings):
-    examples = WebApp(assistant, seed_settings.with_(staff_password=None)).examples()
+def test_offered_examples_are_answered(assistant, seed_settings, tmp_path):
+    examples = page(assistant, seed_settings.with_(data_dir=tmp_path)).examples()
     assert len(examples) >= 4
     for question in examples:
         answer = assistant.ask(question)
@@ -248,7 +224,7 @@ def chat_contents(outputs: list[tuple]) -> list[str]:
 
 def test_chat_streams_pieces_then_the_final_answer(fake_index, fake_settings):
     stub = ScriptedAssistant(fake_index, ["目前保障对象", "共3622户、5635人。[1]"], scripted_answer("低保户有多少？"))
-    web = WebApp(stub, fake_settings)
+    web = page(stub, fake_settings)
     session = new_session()
     shown = chat_contents(list(web.respond("低保户有多少？", session)))
     assert shown[0] == THINKING_HTML
@@ -260,7 +236,7 @@ def test_chat_streams_pieces_then_the_final_answer(fake_index, fake_settings):
 
 
 def test_chat_failure_shows_an_apology_not_a_traceback(fake_index, fake_settings):
-    web = WebApp(ScriptedAssistant(fake_index, ["半句"], None), fake_settings)
+    web = page(ScriptedAssistant(fake_index, ["半句"], None), fake_settings)
     session = new_session()
     shown = chat_contents(list(web.respond("低保户有多少？", session)))
     assert shown[-1] == ERROR_HTML
@@ -269,7 +245,7 @@ def test_chat_failure_shows_an_apology_not_a_traceback(fake_index, fake_settings
 
 def test_empty_chat_input_asks_nothing(fake_index, fake_settings):
     stub = ScriptedAssistant(fake_index, [], scripted_answer(""))
-    outputs = list(WebApp(stub, fake_settings).respond("  \n ", new_session()))
+    outputs = list(page(stub, fake_settings).respond("  \n ", new_session()))
     assert len(outputs) == 1 and stub.calls == []
 
 

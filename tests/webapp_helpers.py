@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bot.config import ROOT, Settings
 
+STAFF_USER = "staff"
 STAFF_PASSWORD = "卫东-staff-2017"  # not ASCII: the comparison must work on any text
 START_TIMEOUT = 120
 UNTHROTTLED = 1_000_000
@@ -45,7 +46,8 @@ def app_env(settings: Settings, password: str | None, rate_limit: int = 0,
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False",
            "GRADIO_ANALYTICS_ENABLED": "False", "NO_PROXY": "127.0.0.1,localhost"}
     # The tests exercise the default extractive path against the local index, whatever the caller's shell says.
-    for name in ("BOT_LLM_BASE_URL", "BOT_LLM_MODEL", "BOT_CHROMA_HOST", "BOT_RERANKER", "BOT_HOST", "BOT_PORT"):
+    for name in ("BOT_LLM_BASE_URL", "BOT_LLM_MODEL", "BOT_CHROMA_HOST", "BOT_RERANKER", "BOT_HOST", "BOT_PORT",
+                 "BOT_STAFF_USER"):
         env.pop(name, None)
     return env
 
@@ -71,6 +73,13 @@ def start_app(settings: Settings, log_path: Path, password: str | None = STAFF_P
             time.sleep(0.5)
     stop_app(app)
     raise RuntimeError(f"app.py did not serve within {START_TIMEOUT} s:\n{app.log()}")
+
+
+def staff_client(app: RunningApp, password: str = STAFF_PASSWORD):
+    """gradio_client logged in to the staff console at /staff."""
+    from gradio_client import Client
+
+    return Client(f"{app.url}staff/", auth=(STAFF_USER, password), verbose=False)
 
 
 def stop_process(process: subprocess.Popen) -> None:

@@ -1,0 +1,67 @@
+// Runs once in the article view (Gradio's js_on_load: `element`, `trigger`, `watch`).
+// 1. A click on a citation link anywhere on the page becomes this component's click event carrying the link's
+//    key (`cite`); a click on a suggested question carries `ask`; "返回回答" scrolls back to the link last used.
+// 2. After a new article, its highlighted sentence is scrolled into view (below the chat on a phone).
+// 3. Gradio scrolls a chat to its bottom; a resident must see the top of a new answer instead, so the chat's
+//    own autoscroll is off and each new turn is brought to the top here.
+const scrollable = (node) => {
+  for (let box = node.parentElement; box; box = box.parentElement) {
+    const style = getComputedStyle(box);
+    if (/(auto|scroll)/.test(style.overflowY) && box.scrollHeight > box.clientHeight) return box;
+  }
+  return null;
+};
+const bringToTop = (node) => {
+  const box = scrollable(node);
+  if (box) box.scrollTop += node.getBoundingClientRect().top - box.getBoundingClientRect().top - 8;
+  const top = node.getBoundingClientRect().top;
+  if (top < 0 || top > window.innerHeight * 0.6) window.scrollBy(0, top - 8);
+};
+const onClick = (event) => {
+  const link = event.target.closest ? event.target.closest('a.wd-cite, a.wd-ask, a.wd-back') : null;
+  if (!link) return;
+  event.preventDefault();
+  event.stopPropagation();
+  const key = (link.getAttribute('href') || '').slice(1);
+  if (link.classList.contains('wd-back')) {
+    const back = window.__wdReturnTo;
+    if (back && back.isConnected) back.scrollIntoView({block: 'center'});
+    else document.querySelector('#wd-chat')?.scrollIntoView({block: 'start'});
+  } else if (link.classList.contains('wd-cite')) {
+    window.__wdReturnTo = link;
+    trigger('click', {cite: key});
+  } else {
+    trigger('click', {ask: key});
+  }
+};
+if (window.__wdClickHandler) document.removeEventListener('click', window.__wdClickHandler, true);
+window.__wdClickHandler = onClick;
+document.addEventListener('click', onClick, true);
+
+watch('value', () => {
+  const hit = element.querySelector('.wd-hit');
+  if (hit) hit.scrollIntoView({block: 'center', behavior: 'smooth'});
+});
+
+const chat = document.querySelector('#wd-chat');
+if (chat && !chat.__wdObserved) {
+  chat.__wdObserved = true;
+  let turns = 0, settled = 0;
+  new MutationObserver(() => {
+    const questions = chat.querySelectorAll("[data-testid='user']");
+    const answers = chat.querySelectorAll("[data-testid='bot']");
+    const last = questions[questions.length - 1];
+    if (questions.length < turns) turns = settled = 0;  // a new conversation
+    if (!last) return;
+    if (questions.length > turns) {
+      turns = questions.length;
+      bringToTop(last);
+    }
+    const answer = answers[answers.length - 1];
+    const final = answer && answers.length === turns && !answer.querySelector('.wd-thinking');
+    if (final && settled < turns) {
+      settled = turns;
+      bringToTop(last);
+    }
+  }).observe(chat, {childList: true, subtree: true});
+}
