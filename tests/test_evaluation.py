@@ -96,6 +96,21 @@ def test_every_bad_line_is_reported_with_what_is_wrong(tmp_path):
     assert message[3].startswith(f"{path}:6: invalid JSON")
 
 
+def test_invalid_json_is_placed_on_its_own_line_with_an_excerpt(tmp_path):
+    long_line = '{"question": "' + "窝" * 40 + '" "id": "' + "封" * 40 + '"}'  # a comma missing mid-line
+    path = write_lines(tmp_path / "q.jsonl", ["{", '  "id": "dental-01",', long_line])
+    with pytest.raises(QuestionFileError) as caught:
+        load_questions(path)
+    hint = "; each line must hold one whole JSON object"
+    assert [problem for _, problem in caught.value.problems] == [
+        # Not "column 1": that was the position after the line end, on a line 2 of the line's text.
+        "invalid JSON: Expecting property name enclosed in double quotes at the end of the line, near '{'" + hint,
+        """invalid JSON: Extra data at column 7, near '  "id": "dental-01",'""" + hint,
+        "invalid JSON: Expecting ',' delimiter at column 57, near '…" + "窝" * 28 + '" "id": "' + "封" * 23 + "…'"
+        + hint,
+    ]
+
+
 def test_reported_bad_lines_are_capped(tmp_path):
     path = write_lines(tmp_path / "q.jsonl", ["{"] * (MAX_REPORTED_LINES + 5))
     with pytest.raises(QuestionFileError) as caught:

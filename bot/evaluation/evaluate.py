@@ -40,6 +40,7 @@ JSON_TYPES = {str: "string", bool: "boolean", list: "array", dict: "object", int
               type(None): "null"}
 MAX_REPORTED_LINES = 20  # enough to see the pattern of a broken file without flooding the terminal
 PASSAGE_PREVIEW_CHARS = 80
+EXCERPT_CHARS = 30  # either side of a JSON error: enough to recognise the spot, short enough for one line
 
 
 class QuestionFileError(ValueError):
@@ -227,13 +228,22 @@ def _parse_line(raw: bytes) -> Question | None:
         raise ValueError(f"not valid UTF-8 (byte {exc.start + 1})") from None
     if not text.strip():
         return None
+    text = text.rstrip("\r\n")  # with the line end kept, an error at the end is reported as "line 2, column 1"
     try:
         record = json.loads(text)
     except json.JSONDecodeError as exc:
-        # The hint matters for pretty-printed files: there every line fails, most of them "at column 1".
-        raise ValueError(f"invalid JSON: {exc.msg} (column {exc.colno}); "
+        # The hint matters for pretty-printed files: there every line fails.
+        raise ValueError(f"invalid JSON: {exc.msg} {_json_error_place(text, exc.pos)}; "
                          "each line must hold one whole JSON object") from None
     return parse_question(record)
+
+
+def _json_error_place(line: str, pos: int) -> str:
+    """Where on the line the JSON error is, with the text around it (lines can be long, so only an excerpt)."""
+    start, end = max(0, pos - EXCERPT_CHARS), pos + EXCERPT_CHARS
+    excerpt = ("…" if start else "") + line[start:end] + ("…" if end < len(line) else "")
+    where = "at the end of the line" if pos >= len(line) else f"at column {pos + 1}"
+    return f"{where}, near {excerpt!r}"
 
 
 def load_questions(path: Path) -> list[Question]:

@@ -90,6 +90,14 @@ def cmd_search(args) -> int:
     return 0
 
 
+def question_text(text: str) -> str:
+    """argparse type of ``ask``'s question: an empty one is a usage error, found before anything loads."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError('the question is empty; ask e.g. '
+                                         'python -m bot ask "全区有多少所小学参加了窝沟封闭？"')
+    return text
+
+
 def cmd_ask(args) -> int:
     from bot.answer.assistant import Assistant
 
@@ -170,8 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=5)
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("ask", parents=[folders], help="answer a question with numbered sources")
-    p.add_argument("question")
+    p = sub.add_parser("ask", parents=[folders], help="answer a question with numbered sources",
+                       description="Answer one question with numbered sources. Each ask is a whole process start: "
+                                   "importing the libraries, opening the index and loading the embedding model take "
+                                   "a few seconds before the answer. To ask many questions, put them in a question "
+                                   "file (JSON Lines, see eval/README.md) and run `python -m bot eval FILE`, which "
+                                   "pays that start once for all of them.")
+    p.add_argument("question", type=question_text)
     p.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
     p.add_argument("--history", help="JSON file: a list of earlier [question, answer] turns")
     p.set_defaults(func=cmd_ask)
@@ -199,10 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Imported after parsing: the index module brings Chroma, seconds that --help and usage errors need not pay.
     from bot.search.embeddings import EmbeddingConfigError
     from bot.search.index import IndexMismatchError
 
-    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except (IndexMismatchError, EmbeddingConfigError) as exc:  # configuration problems: say what, not a traceback
