@@ -69,10 +69,10 @@ def test_added_markdown_article_is_stored_and_retrievable(library, index, fake_s
     change = library.add_file("图书馆 夜间开放.md", LIBRARY_MD.encode("utf-8"),
                               progress=lambda fraction, text: steps.append(fraction))
     assert change.action == "added"
-    assert [a["id"] for a in change.articles] == ["wd-test-library-hours"]
+    assert [f.article_id for f in change.files] == ["wd-test-library-hours"]
     assert change.chunks_added >= 1
     assert "卫东区社区图书馆夜间开放" in change.message()
-    stored = fake_scratch_settings.knowledge_dir / change.articles[0]["path"]
+    stored = fake_scratch_settings.knowledge_dir / change.files[0].path
     assert stored.parent.name == "uploads" and stored.read_text(encoding="utf-8") == LIBRARY_MD
     assert steps == sorted(steps) and steps[-1] == 1.0
     assert top_articles(index, "社区图书馆晚上开放到几点？")[0] == "wd-test-library-hours"
@@ -82,12 +82,12 @@ def test_added_markdown_article_is_stored_and_retrievable(library, index, fake_s
 
 def test_page_dump_is_split_into_articles(library, index, fake_scratch_settings):
     change = library.add_file("page-0818.txt", PAGE_TXT.encode("utf-8"), as_page=True)
-    titles = [a["title"] for a in change.articles]
+    titles = [f.title for f in change.files]
     assert titles == ["卫东区设立便民早市疏导点", "卫东区政务服务中心推出周末办"]
-    for article in change.articles:
-        assert article["path"].startswith("uploads/")
-        assert (fake_scratch_settings.knowledge_dir / article["path"]).is_file()
-    ids = {a["id"]: a["title"] for a in change.articles}
+    for file in change.files:
+        assert file.path.startswith("uploads/")
+        assert (fake_scratch_settings.knowledge_dir / file.path).is_file()
+    ids = {f.article_id: f.title for f in change.files}
     assert ids[top_articles(index, "便民早市疏导点有多少个摊位？")[0]] == "卫东区设立便民早市疏导点"
     assert ids[top_articles(index, "政务服务中心周末窗口能办哪些业务？")[0]] == "卫东区政务服务中心推出周末办"
 
