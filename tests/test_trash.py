@@ -23,16 +23,6 @@ DIBAO_QUESTION = "卫东区目前低保保障对象一共有多少户、多少�
 HOURS_ID = "wd-test-library-hours"
 
 
-@pytest.fixture
-def index(fake_scratch_settings) -> KnowledgeIndex:
-    return KnowledgeIndex.open(fake_scratch_settings)
-
-
-@pytest.fixture
-def library(fake_scratch_settings, index) -> KnowledgeLibrary:
-    return KnowledgeLibrary(fake_scratch_settings, index)
-
-
 def state(library: KnowledgeLibrary) -> tuple:
     """Knowledge files, chunk ids and every file in the trash folder."""
     trash = library.settings.trash_dir

@@ -149,7 +149,7 @@ class KnowledgeLibrary:
             path = self.root / article.path
             entry = self._trash.put(article, path.read_bytes())
             try:
-                summary = self.index.sync(KnowledgeLoad(), progress=False, paths={article.path})
+                summary = self._unindex(article.path)
             except Exception:
                 self._trash.drop(entry.entry_id, DELETING)
                 self._sync([article.path])
@@ -211,7 +211,7 @@ class KnowledgeLibrary:
         path = self.root / entry.path
         ours = path.is_file() and sha256(path.read_bytes()) == entry.sha256
         if state == DELETING and ours:
-            self.index.sync(KnowledgeLoad(), progress=False, paths={entry.path})
+            self._unindex(entry.path)
             path.unlink()
         else:
             self._sync([entry.path])
@@ -241,6 +241,10 @@ class KnowledgeLibrary:
         for scratch, path in staged.items():
             os.replace(scratch, path)
         return summary
+
+    def _unindex(self, rel_path: str) -> IngestSummary:
+        """Drop the file's chunks while it is still in the folder (a delete takes the chunks first)."""
+        return self.index.sync(KnowledgeLoad(), progress=False, paths={rel_path})
 
     def _sync(self, rel_paths) -> IngestSummary:
         """Index just these files: a whole-folder sync would drop what other app processes added to a shared
