@@ -88,3 +88,12 @@ class Settings:
     @property
     def feedback_db(self) -> Path:
         return self.data_dir / "feedback.sqlite"
+
+    @property
+    def audit_db(self) -> Path:
+        return self.data_dir / "audit.sqlite"
+
+    @property
+    def trash_dir(self) -> Path:
+        """Deleted articles' files, kept for restoring: outside the knowledge folder, so never indexed."""
+        return self.data_dir / "trash"

@@ -105,3 +105,18 @@ def scratch_settings(seed_settings, seed_index, tmp_path) -> Settings:
 def fake_scratch_settings(fake_settings, fake_index, tmp_path) -> Settings:
     """A private copy of the hash-embedded seed index that a test may modify freely."""
     return copy_index(fake_settings, tmp_path)
+
+
+@pytest.fixture
+def index(fake_scratch_settings):
+    """The index of ``fake_scratch_settings``, for library tests."""
+    from bot.search.index import KnowledgeIndex
+
+    return KnowledgeIndex.open(fake_scratch_settings)
+
+
+@pytest.fixture
+def library(fake_scratch_settings, index):
+    from bot.interfaces.library import KnowledgeLibrary
+
+    return KnowledgeLibrary(fake_scratch_settings, index)

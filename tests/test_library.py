@@ -1,10 +1,12 @@
-"""KnowledgeLibrary: staff uploads and deletions reach the files and the index; bad files change nothing."""
+"""KnowledgeLibrary: staff uploads and deletions reach the files and the index; bad files change nothing; a preview
+says what an upload would change and writes nothing."""
 from __future__ import annotations
 
 import pytest
 
 from bot.search.index import KnowledgeIndex
 from bot.interfaces.library import KnowledgeLibrary, LibraryError
+from bot.interfaces.preview import MAX_SHOWN_CHARS, MAX_SHOWN_LINES
 from bot.search.retrieval import HybridSearch
 
 LIBRARY_MD = """---
@@ -43,16 +45,6 @@ PAGE_TXT = """
 DIBAO_ARTICLE = "20170731-09"  # 区民政局实现社会救助“无盲区” in the seed knowledge
 
 
-@pytest.fixture
-def index(fake_scratch_settings) -> KnowledgeIndex:
-    return KnowledgeIndex.open(fake_scratch_settings)
-
-
-@pytest.fixture
-def library(fake_scratch_settings, index) -> KnowledgeLibrary:
-    return KnowledgeLibrary(fake_scratch_settings, index)
-
-
 def top_articles(index: KnowledgeIndex, question: str, k: int = 3) -> list[str]:
     return [p.chunk.article_id for p in HybridSearch(index)(question, k=k).passages]
 
@@ -69,10 +61,10 @@ def test_added_markdown_article_is_stored_and_retrievable(library, index, fake_s
     change = library.add_file("图书馆 夜间开放.md", LIBRARY_MD.encode("utf-8"),
                               progress=lambda fraction, text: steps.append(fraction))
     assert change.action == "added"
-    assert [a["id"] for a in change.articles] == ["wd-test-library-hours"]
+    assert [f.article_id for f in change.files] == ["wd-test-library-hours"]
     assert change.chunks_added >= 1
     assert "卫东区社区图书馆夜间开放" in change.message()
-    stored = fake_scratch_settings.knowledge_dir / change.articles[0]["path"]
+    stored = fake_scratch_settings.knowledge_dir / change.files[0].path
     assert stored.parent.name == "uploads" and stored.read_text(encoding="utf-8") == LIBRARY_MD
     assert steps == sorted(steps) and steps[-1] == 1.0
     assert top_articles(index, "社区图书馆晚上开放到几点？")[0] == "wd-test-library-hours"
@@ -82,12 +74,12 @@ def test_added_markdown_article_is_stored_and_retrievable(library, index, fake_s
 
 def test_page_dump_is_split_into_articles(library, index, fake_scratch_settings):
     change = library.add_file("page-0818.txt", PAGE_TXT.encode("utf-8"), as_page=True)
-    titles = [a["title"] for a in change.articles]
+    titles = [f.title for f in change.files]
     assert titles == ["卫东区设立便民早市疏导点", "卫东区政务服务中心推出周末办"]
-    for article in change.articles:
-        assert article["path"].startswith("uploads/")
-        assert (fake_scratch_settings.knowledge_dir / article["path"]).is_file()
-    ids = {a["id"]: a["title"] for a in change.articles}
+    for file in change.files:
+        assert file.path.startswith("uploads/")
+        assert (fake_scratch_settings.knowledge_dir / file.path).is_file()
+    ids = {f.article_id: f.title for f in change.files}
     assert ids[top_articles(index, "便民早市疏导点有多少个摊位？")[0]] == "卫东区设立便民早市疏导点"
     assert ids[top_articles(index, "政务服务中心周末窗口能办哪些业务？")[0]] == "卫东区政务服务中心推出周末办"
 
@@ -120,8 +112,9 @@ BAD_FILES = [
 @pytest.mark.parametrize(("name", "data", "as_page", "problem"), BAD_FILES, ids=[b[0] for b in BAD_FILES])
 def test_bad_file_is_rejected_and_nothing_changes(library, name, data, as_page, problem):
     before = snapshot(library)
-    with pytest.raises(LibraryError, match=problem):
-        library.add_file(name, data, as_page=as_page)
+    for attempt in (library.add_file, library.preview):  # a preview checks exactly what an upload checks
+        with pytest.raises(LibraryError, match=problem):
+            attempt(name, data, as_page=as_page)
     assert snapshot(library) == before
 
 
@@ -132,6 +125,7 @@ def test_deleted_article_is_no_longer_retrieved(library, index, fake_scratch_set
     change = library.delete(DIBAO_ARTICLE)
     assert change.action == "deleted" and change.chunks_removed >= 1
     assert not path.exists()
+    assert [e.article_id for e in library.trash()] == [DIBAO_ARTICLE] == [f.article_id for f in change.files]
     assert DIBAO_ARTICLE not in {c.article_id for c in index.chunks()}
     assert DIBAO_ARTICLE not in top_articles(index, question, k=10)
     assert library.article(DIBAO_ARTICLE) is None
@@ -144,3 +138,62 @@ def test_uploaded_article_can_be_deleted(library, index):
     library.delete("wd-test-library-hours")
     assert "wd-test-library-hours" not in top_articles(index, "社区图书馆晚上开放到几点？", k=10)
     assert library.search("夜间开放") == []
+
+
+# ---- preview -------------------------------------------------------------------------------------------------
+
+LIBRARY_MD_2019 = (LIBRARY_MD.replace("卫东区社区图书馆夜间开放", "卫东区社区图书馆延长夜间开放")
+                   .replace("到21点", "到22点")
+                   + "\n2019年起周六晚上也开放。\n")
+
+
+def test_preview_of_a_new_file_says_so_and_writes_nothing(library):
+    before = snapshot(library)
+    [change] = library.preview("hours.md", LIBRARY_MD.encode())
+    assert (change.path, change.replacing, change.new_id, change.old_title) == \
+        ("uploads/hours.md", False, "wd-test-library-hours", "")
+    assert change.describe() == "将新增 uploads/hours.md：《卫东区社区图书馆夜间开放》（编号 wd-test-library-hours），正文 2 行。"
+    assert snapshot(library) == before and library.trash() == []
+
+
+def test_preview_of_a_replacement_counts_the_changed_paragraphs(library):
+    library.add_file("hours.md", LIBRARY_MD.encode())
+    before = snapshot(library)
+    [change] = library.preview("hours.md", LIBRARY_MD_2019.encode())
+    assert snapshot(library) == before
+    assert (change.replacing, change.old_title, change.new_title) == \
+        (True, "卫东区社区图书馆夜间开放", "卫东区社区图书馆延长夜间开放")
+    assert (change.lines_added, change.lines_removed) == (2, 1)
+    assert change.changed_lines[0].startswith("- 2018年以来") and "22点" in change.changed_lines[1]
+    assert change.changed_lines[2] == "+ 2019年起周六晚上也开放。"
+    assert change.describe() == ("将替换 uploads/hours.md：标题《卫东区社区图书馆夜间开放》→《卫东区社区图书馆延长夜间开放》，"
+                                 "正文新增 2 行、删除 1 行。")
+    with pytest.raises(LibraryError, match="已经存在"):  # a preview is no licence: replacing still needs replace
+        library.add_file("hours.md", LIBRARY_MD_2019.encode())
+
+
+def test_preview_of_a_page_dump_lists_each_article(library):
+    changes = library.preview("page-0818.txt", PAGE_TXT.encode(), as_page=True)
+    assert [c.new_title for c in changes] == ["卫东区设立便民早市疏导点", "卫东区政务服务中心推出周末办"]
+    assert not any(c.replacing for c in changes)
+
+
+def test_preview_shows_a_few_clipped_lines_of_a_long_change(library):
+    library.add_file("hours.md", LIBRARY_MD.encode())
+    body = "\n\n".join(f"第{i}条：" + "夜间开放期间的安排" * 10 for i in range(20))
+    [change] = library.preview("hours.md", LIBRARY_MD.split("\n\n2018")[0].encode() + b"\n\n" + body.encode())
+    assert (change.lines_added, change.lines_removed) == (20, 2)
+    assert len(change.changed_lines) == MAX_SHOWN_LINES
+    assert all(len(line) <= MAX_SHOWN_CHARS for line in change.changed_lines)
+    assert change.changed_lines[-1].endswith("…")
+
+
+def test_preview_names_a_changed_id_and_an_unreadable_old_file(library):
+    library.add_file("hours.md", LIBRARY_MD.encode())
+    [change] = library.preview("hours.md", LIBRARY_MD.replace("wd-test-library-hours", "wd-hours-2019").encode())
+    assert change.describe() == ("将替换 uploads/hours.md：标题《卫东区社区图书馆夜间开放》不变，编号 wd-test-library-hours → "
+                                 "wd-hours-2019，正文新增 0 行、删除 0 行。")
+    (library.root / "uploads" / "broken.md").write_text("no front matter\n", encoding="utf-8")
+    [change] = library.preview("broken.md", LIBRARY_MD.replace("wd-test-library-hours", "wd-broken").encode())
+    assert change.replacing and change.old_title == "" and change.lines_removed == 0
+    assert change.describe().startswith("将替换 uploads/broken.md：原文件无法读取，换为《卫东区社区图书馆夜间开放》，正文新增 2 行")

@@ -13,12 +13,10 @@ import secrets
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 from bot.answer.types import Answer, Citation
+from bot.interfaces.sqlite import SqliteFile
 
 RATINGS = ("up", "down")
 RATING_LABELS = {"up": "👍", "down": "👎"}
@@ -146,29 +144,8 @@ def _day(value: str | dt.date | None) -> dt.date | None:
     return dt.date.fromisoformat(str(value).strip())
 
 
-class FeedbackStore:
-    """Thread-safe: every call opens its own connection, so threads never share one."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(SCHEMA)
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=30)
-        conn.row_factory = sqlite3.Row
-        try:
-            with conn:  # one transaction: committed on success, rolled back on error
-                yield conn
-        finally:
-            conn.close()
-
-    def journal_mode(self) -> str:
-        with self._connect() as conn:
-            return conn.execute("PRAGMA journal_mode").fetchone()[0]
+class FeedbackStore(SqliteFile):
+    SCHEMA = SCHEMA
 
     def add(self, rating: str, answer: Answer, comment: str = "") -> int:
         """Store one rating of one answer; returns its id."""

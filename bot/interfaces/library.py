@@ -1,7 +1,10 @@
-"""Knowledge management for staff: browse, upload and delete articles, keeping the index in step.
+"""Knowledge management for staff: browse, preview, upload, delete (to the trash) and restore articles, keeping
+the index in step.
 
 Uploads are validated completely (``upload``) before anything is written, so a bad file leaves the knowledge
 folder and the index exactly as they were. Errors are ``LibraryError`` with a message in Chinese that names the problem.
+One file holds one article (a printed page is split into one file an article on upload), so deleting an
+article moves exactly its file to the trash.
 """
 from __future__ import annotations
 
@@ -9,33 +12,52 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import Settings
 from bot.search.index import IngestSummary, KnowledgeIndex
-from bot.knowledge.articles import Article, ArticleFileError, KnowledgeLoad, load_knowledge, read_article_file
+from bot.interfaces.preview import FileChange, file_change
+from bot.interfaces.trash import DELETING, RESTORING, SETTLED, Trash, TrashEntry, sha256
+from bot.knowledge.articles import (Article, ArticleFileError, KnowledgeLoad, load_knowledge, parse_article,
+                                    read_article_file)
+from bot.knowledge.upload import LibraryError, UploadFiles, parse_upload, safe_filename
 from bot.text import normalize_query
-from bot.knowledge.upload import LibraryError, parse_upload, safe_filename
 
 STAGING_SUFFIX = ".part"
-VERBS = {"added": "已添加", "replaced": "已替换", "deleted": "已删除"}
+VERBS = {"added": "已添加", "replaced": "已替换", "deleted": "已删除", "restored": "已恢复"}
+AUDIT_ACTIONS = {"added": "upload", "replaced": "replace", "deleted": "delete", "restored": "restore"}
 
 Progress = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)
+class ChangedFile:
+    path: str  # relative to the knowledge folder; "" for leftover chunks of an article that had no file
+    article_id: str
+    title: str
+    sha256: str  # of the bytes written (added, replaced, restored) or moved to the trash (deleted); "" if none
+
+
+@dataclass(frozen=True)
 class LibraryChange:
-    action: str  # "added", "replaced" or "deleted"
-    articles: list[dict] = field(default_factory=list)  # {"id", "title", "path"}
+    action: str  # "added", "replaced", "deleted" or "restored"
+    files: tuple[ChangedFile, ...] = ()
     chunks_added: int = 0
     chunks_removed: int = 0
     seconds: float = 0.0
+    trash_entry: str = ""  # deleted: the entry that restore() takes back; restored: the entry it was
+
+    @property
+    def audit_action(self) -> str:
+        """The AuditLog action this change is recorded as."""
+        return AUDIT_ACTIONS[self.action]
 
     def message(self) -> str:
-        titles = "、".join(f"《{a['title']}》" for a in self.articles)
-        return (f"{VERBS[self.action]} {len(self.articles)} 篇文章：{titles}。索引新增 {self.chunks_added} 段、"
-                f"移除 {self.chunks_removed} 段，用时 {self.seconds:.1f} 秒。")
+        titles = "、".join(f"《{f.title}》" for f in self.files)
+        trash = "文件已移入回收站，可以恢复。" if self.action == "deleted" and self.trash_entry else ""
+        return (f"{VERBS[self.action]} {len(self.files)} 篇文章：{titles}。索引新增 {self.chunks_added} 段、"
+                f"移除 {self.chunks_removed} 段，用时 {self.seconds:.1f} 秒。{trash}")
 
 
 def _no_progress(fraction: float, text: str) -> None:
@@ -43,12 +65,13 @@ def _no_progress(fraction: float, text: str) -> None:
 
 
 class KnowledgeLibrary:
-    """Thread-safe: writes (add/delete) are serialised; reads go to the files and the index directly."""
+    """Thread-safe: writes (add/delete/restore/recover) are serialised; reads go to the files and the index directly."""
 
     def __init__(self, settings: Settings, index: KnowledgeIndex):
         self.settings = settings
         self.index = index
         self.root = settings.knowledge_dir
+        self._trash = Trash(settings.trash_dir)
         self._lock = threading.Lock()
 
     # ---- reading -------------------------------------------------------------------------------------------
@@ -84,63 +107,144 @@ class KnowledgeLibrary:
 
     # ---- writing -------------------------------------------------------------------------------------------
 
+    def preview(self, filename: str, data: bytes, as_page: bool = False) -> list[FileChange]:
+        """What ``add_file(..., replace=True)`` would do, file by file, after the same checks (the same
+        LibraryError for a bad upload); writes nothing."""
+        files = parse_upload(safe_filename(filename), data, as_page)
+        self._check_upload(filename, files, replace=True)
+        return [file_change(rel, self._read(rel), article, (self.root / rel).exists())
+                for rel, (_, article) in files.items()]
+
     def add_file(self, filename: str, data: bytes, as_page: bool = False, replace: bool = False,
                  progress: Progress = _no_progress) -> LibraryChange:
         """Validate an uploaded article (or printed-page dump), index it and store it under ``uploads/``.
 
-        The file is written only after its chunks are indexed (under a dot-name first, which no reader takes
-        for an article), so a crash leaves the file and its chunks both or neither once ``recover`` ran. A name
-        that exists is replaced only with ``replace``: two uploads never collide silently."""
+        A name that exists is replaced only with ``replace``: two uploads never collide silently."""
         started = time.perf_counter()
         progress(0.05, "校验文件")
-        name = safe_filename(filename)
-        files = parse_upload(name, data, as_page)
+        files = parse_upload(safe_filename(filename), data, as_page)
         with self._lock:
-            self._check_names(filename, files, replace)
-            added = self._check_ids(files)
+            self._check_upload(filename, files, replace)
+            replaced = any((self.root / rel).exists() for rel in files)
             progress(0.3, "更新索引")
-            staged = self._stage(files)
-            try:
-                summary = self.index.sync(KnowledgeLoad([article for _, article in files.values()]),
-                                          progress=False, paths=set(files))
-            except Exception:
-                self._unstage(staged)
-                raise
-            progress(0.9, "写入知识库")
-            for scratch, path in staged.items():
-                os.replace(scratch, path)
+            summary = self._write(files)
         progress(1.0, "完成")
-        action = "replaced" if any(a["replaced"] for a in added) else "added"
-        return LibraryChange(action, added, summary.added, summary.removed, time.perf_counter() - started)
+        return LibraryChange("replaced" if replaced else "added", _changed(files), summary.added, summary.removed,
+                             time.perf_counter() - started)
 
     def delete(self, article_id: str) -> LibraryChange:
-        """Remove the article's file and its chunks: it is no longer retrieved."""
+        """Move the article's file to the trash and drop its chunks: it is no longer retrieved, and ``restore``
+        can bring it back.
+
+        The trash holds a complete copy before anything else changes; the chunks go next, the file last, so
+        that a crash leaves an entry ``recover`` finishes (see bot/interfaces/trash.py)."""
         started = time.perf_counter()
         with self._lock:
             article = next((a for a in load_knowledge(self.root).articles if a.id == article_id), None)
             if article is None:
                 if not self.index.delete_article(article_id):
                     raise LibraryError(f"没有编号为「{article_id}」的文章。")
-                return LibraryChange("deleted", [{"id": article_id, "title": article_id, "path": ""}],
+                return LibraryChange("deleted", (ChangedFile("", article_id, article_id, ""),),
                                      seconds=time.perf_counter() - started)
-            (self.root / article.path).unlink()
-            summary = self._sync([article.path])
-        return LibraryChange("deleted", [{"id": article.id, "title": article.title, "path": article.path}],
-                             summary.added, summary.removed, time.perf_counter() - started)
+            path = self.root / article.path
+            entry = self._trash.put(article, path.read_bytes())
+            try:
+                summary = self._unindex(article.path)
+            except Exception:
+                self._trash.drop(entry.entry_id, DELETING)
+                self._sync([article.path])
+                raise
+            path.unlink()
+            self._trash.move(entry.entry_id, DELETING, SETTLED)
+        return LibraryChange("deleted", (ChangedFile(article.path, article.id, article.title, entry.sha256),),
+                             summary.added, summary.removed, time.perf_counter() - started, entry.entry_id)
+
+    def trash(self) -> list[TrashEntry]:
+        """Deleted articles that can be restored, newest first."""
+        return self._trash.entries()
+
+    def restore(self, entry_id: str) -> LibraryChange:
+        """Put a deleted article's file back where it was and index it; the entry leaves the trash. Refused,
+        changing nothing, when that path or the article's id has been taken since."""
+        started = time.perf_counter()
+        with self._lock:
+            entry = self._trash.get(entry_id)
+            if entry is None:
+                raise LibraryError(f"回收站里没有编号为「{entry_id}」的条目，可能已经恢复过了。")
+            what = f"无法恢复《{entry.title}》"
+            if (self.root / entry.path).exists():
+                raise LibraryError(f"{what}：{entry.path} 已有同名文件。请先删除或改名该文件再恢复；未做任何改动。")
+            files = {entry.path: self._trashed_file(entry, what)}
+            if taken := self._id_taken(files):
+                raise LibraryError(f"{what}：文章编号「{taken[0]}」现已被 {taken[1]} 使用；未做任何改动。")
+            self._trash.move(entry.entry_id, SETTLED, RESTORING)
+            try:
+                summary = self._write(files)
+            except Exception:
+                self._trash.move(entry.entry_id, RESTORING, SETTLED)
+                raise
+            self._trash.drop(entry.entry_id, RESTORING)
+        return LibraryChange("restored", _changed(files), summary.added, summary.removed,
+                             time.perf_counter() - started, entry.entry_id)
 
     def recover(self) -> list[str]:
-        """After a crash during an upload: drop staged files and index their names as the folder holds them
-        now. Returns the recovered paths."""
+        """After a crash during an upload, delete or restore: finish or undo what was midway, so that each file
+        is either in the knowledge folder and indexed or in the trash and not. Returns the recovered paths.
+
+        Every step leaves a state the next run of ``recover`` reads again (index first, then the files)."""
         with self._lock:
             staged = sorted(self.root.rglob(f".*{STAGING_SUFFIX}"))
             targets = [self._target(scratch).relative_to(self.root).as_posix() for scratch in staged]
+            if targets:
+                self._sync(targets)  # the staged files are dot-names: the index follows the final names
             for scratch in staged:
                 scratch.unlink()
-            if targets:
-                self._sync(targets)
+            for state, entry in self._trash.pending():
+                targets.append(entry.path)
+                self._recover_entry(state, entry)
         return targets
 
     # ---- helpers -------------------------------------------------------------------------------------------
+
+    def _recover_entry(self, state: str, entry: TrashEntry) -> None:
+        """A delete is finished (it was asked for); a restore counts as done once its file is in place."""
+        path = self.root / entry.path
+        ours = path.is_file() and sha256(path.read_bytes()) == entry.sha256
+        if state == DELETING and ours:
+            self._unindex(entry.path)
+            path.unlink()
+        else:
+            self._sync([entry.path])
+        if state == RESTORING and ours:
+            self._trash.drop(entry.entry_id, RESTORING)
+        else:
+            self._trash.move(entry.entry_id, state, SETTLED)
+
+    def _trashed_file(self, entry: TrashEntry, what: str) -> tuple[str, Article]:
+        try:
+            text = self._trash.data(entry).decode("utf-8")
+            return text, parse_article(text, entry.path)
+        except (OSError, UnicodeDecodeError, ArticleFileError) as exc:
+            raise LibraryError(f"{what}：回收站里的文件无法读取（{exc}）；未做任何改动。") from None
+
+    def _write(self, files: UploadFiles) -> IngestSummary:
+        """Index the files, then store them. Each is written under a dot-name first (which no reader takes
+        for an article) and renamed only after its chunks are indexed, so a crash leaves the file and its
+        chunks both or neither once ``recover`` ran."""
+        staged = self._stage(files)
+        try:
+            summary = self.index.sync(KnowledgeLoad([article for _, article in files.values()]),
+                                      progress=False, paths=set(files))
+        except Exception:
+            self._unstage(staged)
+            raise
+        for scratch, path in staged.items():
+            os.replace(scratch, path)
+        return summary
+
+    def _unindex(self, rel_path: str) -> IngestSummary:
+        """Drop the file's chunks while it is still in the folder (a delete takes the chunks first)."""
+        return self.index.sync(KnowledgeLoad(), progress=False, paths={rel_path})
 
     def _sync(self, rel_paths) -> IngestSummary:
         """Index just these files: a whole-folder sync would drop what other app processes added to a shared
@@ -148,37 +252,32 @@ class KnowledgeLibrary:
         present = [self.root / p for p in rel_paths if (self.root / p).is_file()]
         return self.index.sync(load_knowledge(self.root, present), progress=False, paths=set(rel_paths))
 
-    def _check_names(self, filename: str, files: dict[str, tuple[str, Article]], replace: bool) -> None:
-        if replace:
-            return
-        taken = [rel for rel in files if (self.root / rel).exists()]
-        if taken:
-            shown = "、".join(taken)
-            raise LibraryError(f"「{filename}」将保存为 {shown}，这个文件已经存在。如要替换，请勾选“替换同名文件”后"
-                               "再上传；未做任何改动。")
+    def _check_upload(self, filename: str, files: UploadFiles, replace: bool) -> None:
+        if not replace and (taken := [rel for rel in files if (self.root / rel).exists()]):
+            raise LibraryError(f"「{filename}」将保存为 {'、'.join(taken)}，这个文件已经存在。如要替换，请勾选"
+                               "“替换同名文件”后再上传；未做任何改动。")
+        if taken := self._id_taken(files):
+            raise LibraryError(f"文章编号「{taken[0]}」已被 {taken[1]} 使用；请修改 front matter 里的 id "
+                               "或文件名后再上传，未做任何改动。")
 
-    def _check_ids(self, files: dict[str, tuple[str, Article]]) -> list[dict]:
-        """New articles may replace an upload of the same file name, never another file's article."""
+    def _id_taken(self, files: UploadFiles) -> tuple[str, str] | None:
+        """(id, other file) when an article would take an id another file holds: a file may replace its own
+        article, never another file's."""
         owners = {a.id: a.path for a in load_knowledge(self.root).articles}
-        added = []
         for rel, (_, article) in files.items():
-            owner = owners.get(article.id)
-            if owner is not None and owner != rel:
-                raise LibraryError(f"文章编号「{article.id}」已被 {owner} 使用；请修改 front matter 里的 id "
-                                   "或文件名后再上传，未做任何改动。")
-            owners[article.id] = rel
-            added.append({"id": article.id, "title": article.title, "path": rel,
-                          "replaced": (self.root / rel).exists()})
-        return added
+            owner = owners.setdefault(article.id, rel)
+            if owner != rel:
+                return article.id, owner
+        return None
 
-    def _stage(self, files: dict[str, tuple[str, Article]]) -> dict[Path, Path]:
+    def _stage(self, files: UploadFiles) -> dict[Path, Path]:
         """Write each file under its dot-name (skipped by load_knowledge); returns {staged: final path}."""
         staged = {}
         for rel, (text, _) in files.items():
             path = self.root / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             scratch = path.with_name(f".{path.name}{STAGING_SUFFIX}")
-            scratch.write_text(text, encoding="utf-8")
+            scratch.write_bytes(text.encode("utf-8"))  # bytes: no newline translation, the sha256 holds
             staged[scratch] = path
         return staged
 
@@ -191,3 +290,8 @@ class KnowledgeLibrary:
     @staticmethod
     def _target(scratch: Path) -> Path:
         return scratch.with_name(scratch.name[1:-len(STAGING_SUFFIX)])
+
+
+def _changed(files: UploadFiles) -> tuple[ChangedFile, ...]:
+    return tuple(ChangedFile(rel, article.id, article.title, sha256(text.encode("utf-8")))
+                 for rel, (text, article) in files.items())
