@@ -13,6 +13,7 @@ from starlette.responses import PlainTextResponse
 
 from bot.answer.assistant import Assistant
 from bot.config import Settings
+from bot.interfaces.audit import AuditLog
 from bot.interfaces.feedback import FeedbackStore
 from bot.interfaces.library import KnowledgeLibrary
 from bot.interfaces.throttle import LoginThrottle
@@ -49,7 +50,7 @@ def build_server(assistant: Assistant, settings: Settings, suggester=None) -> Fa
     """The ASGI app: what ``serve`` runs, and what tests can drive in-process."""
     library = KnowledgeLibrary(settings, assistant.index)
     if recovered := library.recover():
-        log.warning("recovered from an interrupted upload: %s", ", ".join(recovered))
+        log.warning("recovered from an interrupted upload, delete or restore: %s", ", ".join(recovered))
     feedback = FeedbackStore(settings.feedback_db)
     door = LoginThrottle(settings.staff_lockout_after, settings.staff_lockout_seconds)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
@@ -60,10 +61,12 @@ def build_server(assistant: Assistant, settings: Settings, suggester=None) -> Fa
         district = assistant.lexicon.district
         notice = LOGIN_NOTICE.format(tries=settings.staff_lockout_after,
                                      minutes=max(1, round(settings.staff_lockout_seconds / 60)))
+        audit = AuditLog(settings.audit_db)
         login = StaffLogin(settings.staff_user, settings.staff_password, door, LOGIN_TITLE.format(district=district),
-                           notice, STAFF_PATH)
+                           notice, STAFF_PATH, on_event=lambda action, client, user: audit.record(
+                               action, "", "", client[:200], f"用户名：{user}"[:200]))
         login.install(app)
-        console = StaffConsole(library, feedback, district).build()
+        console = StaffConsole(library, feedback, audit, district).build()
         console.queue(default_concurrency_limit=1)  # one staff change at a time; reads are quick
         gr.mount_gradio_app(app, console, path=STAFF_PATH, auth_dependency=login.current_user, **common)
     page = ResidentPage(assistant, library, feedback, settings.rate_limit, suggester).build()
