@@ -70,7 +70,7 @@ def askables(body: str, segmenter: Segmenter, home: frozenset[str] = frozenset()
                 question, label, fact, kind = made
                 for name in sorted(home, key=len, reverse=True):  # 全区小学数量 is 小学数量 here
                     label = label.replace(name, "")
-                if len(label) >= 4:  # 条数 alone says nothing
+                if len(label) >= (2 if kind == "person" else 4):  # 条数 alone says nothing, 馆长 does
                     found.append(Askable(question, label, fact, kind, (offset, span.end)))
             subject = _subject(tagged, home) or subject
     return list({a.question: a for a in found}.values())
@@ -104,6 +104,8 @@ def _fact(clause: str, tagged: list[tuple[str, str]], subject: str, segmenter: S
     rest = clause[match.end():].split("、")[0]
     if re.match(r"\d", rest):  # 135户368人: a second figure of the same thing
         rest = ""
+    if rest.startswith(("是", "指")):  # 两项补贴是指…: the figure names a definition, it is not a finding
+        return None
     if len(prefix) + len(rest) > MAX_QUESTION_CHARS or prefix.endswith("等"):
         return None  # too long to read at a glance, or an enumeration (东安路街道、东工人镇街道等5个街道…)
     if not MIN_PREFIX_CHARS <= len(prefix) <= MAX_PREFIX_CHARS or re.search(r"\d", prefix):
@@ -219,10 +221,13 @@ def _without_demonstrative(text: str) -> str:
 def _label(text: str, segmenter: Segmenter, suffix: str) -> str:
     """The content words of ``text`` with a noun for what is asked (户数, 金额, 电话), at most MAX_LABEL_CHARS:
     the head of a Chinese noun phrase is at its end, so words are dropped from the front."""
-    words = [w for w, flag in segmenter.tagged(_without_demonstrative(text.strip()))
-             if (flag not in FUNCTION_TAGS or _noun_like(w, flag)) and flag != "ns"
-             and not (len(w) == 1 and flag.startswith("v")) and not re.search(r"[\d\s：:“”\"、《》]", w)]
-    if suffix and words and set(suffix) & set(words[-1]):  # 资金 needs no 金额, 办理时限 no 时长
+    tagged = [(w, flag) for w, flag in segmenter.tagged(_without_demonstrative(text.strip()))
+              if (flag not in FUNCTION_TAGS or _noun_like(w, flag)) and flag != "ns"
+              and not (len(w) == 1 and flag.startswith("v")) and not re.search(r"[\d\s：:“”\"、《》]", w)]
+    if len(tagged) > 1 and tagged[-1][1] == "v":  # the verb before the figure: 人均住房建筑面积低于
+        tagged.pop()
+    words = [w for w, _ in tagged]
+    if suffix and words and (suffix in words[-1] or words[-1][-1] == suffix[0]):  # 资金 needs no 金额
         suffix = ""
     label = "".join(words)
     while len(label + suffix) > MAX_LABEL_CHARS and len(words) > 1:
