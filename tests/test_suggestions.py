@@ -1,16 +1,14 @@
 """Suggested questions: made from an article's text, offered only when the bot answers them from that article."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from bot.answer.askable import askables
 from bot.answer.suggestions import Suggester, Suggestion
 from bot.search.keyword import segmenter_for
+from test_new_topics import topic_assistant  # noqa: F401  (the three articles uploaded to a scratch index)
 
 DIBAO = "20170731-09"
-NEW_TOPICS = Path(__file__).parent / "data" / "new_topics"
 
 
 @pytest.fixture(scope="module")
@@ -82,21 +80,6 @@ def test_questions_are_made_from_any_article_text():
     assert made["借阅热线是多少？"].fact == "0375-1234567"
     assert made["今年新增图书多少册？"].fact == "3000册"
     assert all(not any(ch.isdigit() for ch in a.label) for a in made.values())
-
-
-@pytest.fixture(scope="module")
-def topic_assistant(seed_settings, seed_index, tmp_path_factory):
-    from bot.answer.assistant import Assistant
-    from bot.interfaces.library import KnowledgeLibrary  # how staff upload: the test's setup, not the code's
-    from bot.search.index import KnowledgeIndex
-    from conftest import copy_index
-
-    settings = copy_index(seed_settings, tmp_path_factory.mktemp("suggest-topics"))
-    index = KnowledgeIndex.open(settings)
-    library = KnowledgeLibrary(settings, index)
-    for path in sorted(NEW_TOPICS.glob("*.md")):
-        assert library.add_file(path.name, path.read_bytes()).chunks_added > 0
-    return Assistant(settings, index=index)
 
 
 @pytest.mark.parametrize("article_id", ["test-gongzufang-2024", "test-canbuzhu-2024", "test-hukou-2024"])

@@ -8,6 +8,7 @@ suggester (``suggestions.py``) asks each one and keeps only those answered from 
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Callable
@@ -61,9 +62,7 @@ def askables(body: str, segmenter: Segmenter, home: frozenset[str] = frozenset()
         subject = ""
         for clause in CLAUSE.finditer(trimmed):
             # Positions in quotation marks (quoted speech, a slogan: “六个到位”) hold no fact to ask about.
-            def quoted(position: int, base: int = clause.start()) -> bool:
-                return _quoted(trimmed, base + position)
-
+            quoted = functools.partial(_quoted, trimmed, clause.start())
             tagged = segmenter.tagged(clause.group())
             made = _person(tagged, quoted) or _fact(clause.group(), tagged, subject, segmenter, quoted)
             if made:
@@ -157,8 +156,10 @@ def _noun_like(word: str, flag: str) -> bool:
     return flag.startswith("n") or flag in ("vn", "l") or (flag == "x" and bool(re.fullmatch(r"[\u4e00-\u9fff]{2,}", word)))
 
 
-def _quoted(text: str, position: int) -> bool:
-    """Inside quotation marks: a slogan (“六个到位”) or speech, not a figure to ask about."""
+def _quoted(text: str, base: int, position: int) -> bool:
+    """``text[base + position]`` is inside quotation marks: a slogan (“六个到位”) or speech, not a figure to ask
+    about."""
+    position += base
     return (text.count("“", 0, position) > text.count("”", 0, position)
             or text.count("‘", 0, position) > text.count("’", 0, position))
 

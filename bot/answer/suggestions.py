@@ -41,7 +41,7 @@ class Verified:
 class Suggester:
     """Thread-safe: the cache is guarded, and the assistant it asks is."""
 
-    def __init__(self, assistant: "Assistant", max_asks: int = MAX_ASKS_PER_ARTICLE):
+    def __init__(self, assistant: Assistant, max_asks: int = MAX_ASKS_PER_ARTICLE):
         self.assistant = assistant
         self.max_asks = max_asks
         self._cache: dict[tuple[str, int, int], tuple[Verified, ...]] = {}
