@@ -112,7 +112,7 @@ class Assistant:
             answer = replace(compose_answer(question, analysis, select(analysis, ranked), retrieval),
                              grounding=verdict.reason)
         else:
-            answer = replace(refusal(question, analysis, verdict), scores=scores(retrieval))
+            answer = replace(refusal(question, analysis, verdict, self.lexicon.district), scores=scores(retrieval))
         answer = replace(answer, condensed_query=considered.query, notice=notice,
                          timings_ms={**retrieval.timings_ms, "compose": (time.perf_counter() - t0) * 1000})
         if self.generator is not None and not answer.refused:

@@ -11,13 +11,13 @@ them; one part of a two-part question is missing and the other is not clearly an
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.answer.types import Answer
 from bot.answer.extractive import GAP_LABELS, Candidate, gaps
 from bot.answer.questions import QuestionAnalysis
 from bot.answer.selection import SelectorModel
+from bot.answer.topic import headline_office, topic_articles
 from bot.search.retrieval import Passage
 
 # A two-part question whose one part the sources lack is answered only when the other part clearly is.
@@ -25,7 +25,6 @@ PARTIAL_ANSWER_PROBABILITY = 0.5
 # A question for a named person's age or phone number is answered by a sentence that names them, or follows one
 # that does closely: another person's age is no answer.
 SURROUNDING_CHARS = 80
-OFFICE_RE = re.compile(r"区[\u4e00-\u9fff]{1,4}?(局|委|办|部)(?!理|[\u4e00-\u9fff]{0,1}书记)")  # not 办理
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,6 @@ class Thresholds:
     # Questions in English: no lexical signal, the cross-lingual cosine decides (the model's lexical
     # features were fitted on Chinese questions).
     min_dense_foreign: float = 0.74
-    office_context_coverage: float = 0.3  # enough of the topic matched to point to the office in charge
 
     @classmethod
     def of(cls, model: SelectorModel) -> "Thresholds":
@@ -46,17 +44,31 @@ class Verdict:
     answerable: bool
     reason: str  # why not, for staff and the eval report
     office: str = ""
+    other_places: tuple[str, ...] = ()  # places outside the knowledge the question asks about, as written in it
+    topic_articles: tuple[str, ...] = ()  # articles holding the question's topic (topic.py)
 
 
-def responsible_office(candidates: list[Candidate], thresholds: Thresholds) -> str:
-    """The office the best-matching article itself names in its headline (e.g. 区民政局 for 低保), if any."""
+def responsible_office(candidates: list[Candidate], topics: tuple[str, ...]) -> str:
+    """The office named in the headline of a best-matching article that holds the question's topic (区民政局 for
+    低保); none for a question that shares only a word with an article."""
     for cand in candidates[:3]:
-        if cand.context_coverage < thresholds.office_context_coverage:
-            continue
-        match = OFFICE_RE.search(cand.passage.chunk.title)
-        if match:
-            return match.group(0)
+        if cand.passage.chunk.article_id in topics:
+            office = headline_office(cand.passage.chunk.title)
+            if office:
+                return office
     return ""
+
+
+def as_written(places: list[str], query: str) -> tuple[str, ...]:
+    """Places in the order the question names them, adjacent ones joined (北京市 and 朝阳区 → 北京市朝阳区)."""
+    spans = sorted((query.find(place), place) for place in places)
+    joined: list[list] = []
+    for start, place in spans:
+        if joined and start >= 0 and joined[-1][0] + len(joined[-1][1]) == start:
+            joined[-1][1] += place
+        else:
+            joined.append([start, place])
+    return tuple(place for _, place in joined)
 
 
 def _surroundings(cand: Candidate) -> str:
@@ -68,12 +80,19 @@ def _surroundings(cand: Candidate) -> str:
 def assess(analysis: QuestionAnalysis, passages: list[Passage], ranked: list[Candidate], answerable: float,
            thresholds: Thresholds) -> Verdict:
     """``answerable``: the model's probability that the sources answer the question (``extractive.answerability``)."""
+    topics = topic_articles(analysis, passages)
+    return replace(_decide(analysis, passages, ranked, answerable, thresholds, topics), topic_articles=topics)
+
+
+def _decide(analysis: QuestionAnalysis, passages: list[Passage], ranked: list[Candidate], answerable: float,
+            thresholds: Thresholds, topics: tuple[str, ...]) -> Verdict:
     if not passages or not ranked:
         return Verdict(False, "no passage retrieved")
     haystack = "\n".join(p.chunk.indexed_text for p in passages)
     missing_places = [place for place in analysis.places if place not in haystack]
     if missing_places:
-        return Verdict(False, f"names a place the sources do not cover: {'、'.join(missing_places)}")
+        return Verdict(False, f"names a place the sources do not cover: {'、'.join(missing_places)}",
+                       other_places=as_written(missing_places, analysis.query))
     missing_persons = [person for person in analysis.persons if person not in haystack]
     if missing_persons:
         return Verdict(False, f"names a person the sources do not mention: {'、'.join(missing_persons)}")
@@ -82,7 +101,7 @@ def assess(analysis: QuestionAnalysis, passages: list[Passage], ranked: list[Can
         return Verdict(False, f"names a year or period the sources do not cover: {'、'.join(missing_years)}")
     if analysis.unknown_latin:  # an acronym or a name in Latin script is no segmentation accident
         return Verdict(False, f"asks about {'、'.join(analysis.unknown_latin)}, which no article mentions")
-    office = responsible_office(ranked, thresholds)
+    office = responsible_office(ranked, topics)
     if analysis.precise_type and not any(c.has_answer_type for c in ranked):
         return Verdict(False, f"no passage holds the asked-for {analysis.answer_type}", office)
     if not analysis.chinese:
@@ -102,9 +121,17 @@ def assess(analysis: QuestionAnalysis, passages: list[Passage], ranked: list[Can
     return Verdict(True, f"answered (probability {answerable:.2f})")
 
 
-def refusal(question: str, analysis: QuestionAnalysis, verdict: Verdict) -> Answer:
+def refusal(question: str, analysis: QuestionAnalysis, verdict: Verdict, district: str = "") -> Answer:
+    """``district``: the knowledge's own place (its lexicon's), named when the question asks about another one."""
     what = GAP_LABELS.get(analysis.answer_type, "")
-    text = f"抱歉，现有资料中没有{what or '能回答这个问题的内容'}，我不能凭猜测回答。"
+    reason = verdict.reason
+    if verdict.other_places and district:
+        places = "、".join(verdict.other_places)
+        text = f"抱歉，资料只涉及{district}，没有关于{places}的信息。"
+        reason = f"asks about a place other than {district}, which the sources do not cover: {places}"
+    else:
+        text = f"抱歉，现有资料中没有{what or '能回答这个问题的内容'}，我不能凭猜测回答。"
     if verdict.office:
         text += f"相关事务资料中提到由{verdict.office}负责，建议向{verdict.office}咨询。"
-    return Answer(question=question, text=text, refused=True, office=verdict.office, grounding=verdict.reason)
+    return Answer(question=question, text=text, refused=True, office=verdict.office, grounding=reason,
+                  topic_articles=verdict.topic_articles)

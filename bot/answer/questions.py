@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import math
 
@@ -103,6 +103,9 @@ class QuestionAnalysis:
     unit_pattern: re.Pattern | None = None  # 多少户/几期…: a number with the asked unit; 每月多少钱: a rate
     also_asks: tuple[str, ...] = ()  # further kinds of answer a two-part question asks for (地址 and 几点上班)
     unknown_latin: tuple[str, ...] = ()  # Latin-script words of a Chinese question that no chunk uses (GDP)
+    # term -> weight: what the question is about (own and carried terms), without the names of the knowledge's own
+    # place: 卫东区 is in every article and says nothing about which one a question is about (topic.py).
+    topic: dict = field(default_factory=dict)
 
     @property
     def precise_type(self) -> bool:
@@ -286,4 +289,5 @@ def analyze(query: str, keyword: KeywordIndex, carried: tuple[str, ...] = (),
         also_asks=tuple(also),
         unknown_latin=tuple(dict.fromkeys(w for w in LATIN_WORD.findall(query.lower())
                                           if chinese and keyword.document_frequency(w) == 0)),
+        topic={t: w for t, w in {**carried_weights, **weights}.items() if not any(t in name for name in home)},
     )

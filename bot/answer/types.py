@@ -34,6 +34,7 @@ class Answer:
     grounding: str = ""  # why the answer was given or refused (for staff and the eval report)
     mode: str = "extractive"  # or "llm"
     highlight: tuple[int, int] | None = None  # offsets in ``text`` of the clause that answers (the page bolds it)
+    topic_articles: tuple[str, ...] = ()  # on refusals: the articles that hold the question's topic, if any
 
     def to_dict(self) -> dict:
         return asdict(self)
