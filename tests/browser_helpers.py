@@ -69,3 +69,27 @@ class Visit:
 
     def close(self) -> None:
         self.context.close()
+
+
+# Visible text, tooltips (title) and placeholders of the page itself; aria labels are left out (Gradio hard-codes a
+# few in English that no visitor sees), and so are table cells (data: article ids, file names).
+VISIBLE_STRINGS_JS = """() => {
+  const out = [];
+  const walk = (node) => {
+    if (node.nodeType === 3) {
+      const parent = node.parentElement;
+      if (parent && parent.checkVisibility() && node.textContent.trim() && !parent.closest('.sr-only, style, script, td'))
+        out.push(node.textContent.trim());
+      return;
+    }
+    if (node.nodeType !== 1 || !node.checkVisibility()) return;
+    for (const name of ['title', 'placeholder', 'alt']) if (node.getAttribute(name)) out.push(node.getAttribute(name));
+    for (const child of node.childNodes) walk(child);
+  };
+  walk(document.body);
+  return out;
+}"""
+
+
+def visible_strings(page: Page) -> list[str]:
+    return page.evaluate(VISIBLE_STRINGS_JS)

@@ -120,3 +120,16 @@ def library(fake_scratch_settings, index):
     from bot.interfaces.library import KnowledgeLibrary
 
     return KnowledgeLibrary(fake_scratch_settings, index)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium through Playwright, one for the whole run (each test opens its own context)."""
+    from browser_helpers import CHROMIUM, CHROMIUM_ARGS, SHOTS
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -76,7 +76,8 @@ def knowledge_files(app) -> dict[str, bytes]:
 def test_only_the_declared_endpoints_are_public(client, staff):
     assert set(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == {"/ask", "/feedback"}
     assert set(staff.view_api(print_info=False, return_format="dict")["named_endpoints"]) == {
-        "/staff_articles", "/staff_article", "/staff_upload", "/staff_delete", "/staff_feedback", "/staff_export"}
+        "/staff_articles", "/staff_article", "/staff_preview", "/staff_upload", "/staff_delete", "/staff_trash",
+        "/staff_restore", "/staff_audit", "/staff_feedback", "/staff_export"}
 
 
 def test_ask_returns_a_cited_answer(client):
@@ -175,6 +176,33 @@ def test_staff_upload_then_delete(app, client, staff, tmp_path):
     assert NEW_ARTICLE not in [row[0] for row in staff.predict("", api_name="/staff_articles")]
     assert not (app.settings.knowledge_dir / "uploads" / upload.name).exists()
     assert NEW_ARTICLE not in cited_articles(ask(client, LIBRARY_QUESTION))
+
+
+def test_staff_replace_delete_and_restore_are_previewed_audited_and_undoable(app, client, staff):
+    name = "图书馆夜间开放-2.md"
+    staff.predict(name, NEW_ARTICLE_MD, False, False, api_name="/staff_upload")
+    changed = NEW_ARTICLE_MD.replace("21点", "22点")
+    [line] = staff.predict(name, changed, False, api_name="/staff_preview")
+    assert line == f"将替换 uploads/{name}：标题《卫东区社区图书馆夜间开放》不变，正文新增 1 行、删除 1 行。"
+    with pytest.raises(AppError, match="已经存在"):
+        staff.predict(name, changed, False, False, api_name="/staff_upload")  # no silent replacement
+    assert "已替换 1 篇文章" in staff.predict(name, changed, False, True, api_name="/staff_upload")
+    assert "22点" in ask(client, LIBRARY_QUESTION)["text"]
+
+    assert "已移入回收站" in staff.predict(NEW_ARTICLE, api_name="/staff_delete")
+    [entry] = [row for row in staff.predict(api_name="/staff_trash") if row[3] == f"uploads/{name}"]
+    assert NEW_ARTICLE not in cited_articles(ask(client, LIBRARY_QUESTION))
+    assert "已恢复 1 篇文章" in staff.predict(entry[0], api_name="/staff_restore")
+    assert NEW_ARTICLE in cited_articles(ask(client, LIBRARY_QUESTION))
+    with pytest.raises(AppError, match="回收站里没有"):
+        staff.predict(entry[0], api_name="/staff_restore")
+
+    records = staff.predict(5, api_name="/staff_audit")
+    assert [r["action"] for r in records[:4]] == ["restore", "delete", "replace", "upload"]
+    assert all(r["file"] == f"uploads/{name}" and len(r["content_hash"]) == 64 and r["client"] == "127.0.0.1"
+               for r in records[:4])
+    assert records[0]["content_hash"] == records[1]["content_hash"] == records[2]["content_hash"]  # the same bytes
+    staff.predict(NEW_ARTICLE, api_name="/staff_delete")
 
 
 def test_staff_upload_of_a_bad_file_is_refused(app, staff):

@@ -43,25 +43,32 @@ watch('value', () => {
   if (hit) hit.scrollIntoView({block: 'center', behavior: 'smooth'});
 });
 
-const chat = document.querySelector('#wd-chat');
-if (chat && !chat.__wdObserved) {
-  chat.__wdObserved = true;
-  let turns = 0, settled = 0;
-  new MutationObserver(() => {
+// The chat element is rendered anew at times, so the whole page is watched (once) and the chat looked up each
+// time. A new turn's question is pinned to the top of the chat while its answer streams in and settles (Gradio
+// lays a message out a moment after it arrives); the pin lets go 2 s after the answer, or when the reader scrolls.
+if (!window.__wdChatObserver) {
+  let turns = 0, pinned = null, release = 0;
+  const unpin = () => { pinned = null; };
+  ['wheel', 'touchmove', 'keydown'].forEach((type) => document.addEventListener(type, unpin, {passive: true}));
+  window.__wdChatObserver = new MutationObserver((changes) => {
+    const chat = document.querySelector('#wd-chat');
+    if (!chat || !changes.some((change) => chat.contains(change.target))) return;
     const questions = chat.querySelectorAll("[data-testid='user']");
-    const answers = chat.querySelectorAll("[data-testid='bot']");
-    const last = questions[questions.length - 1];
-    if (questions.length < turns) turns = settled = 0;  // a new conversation
-    if (!last) return;
+    if (questions.length < turns) turns = 0;  // a new conversation
     if (questions.length > turns) {
       turns = questions.length;
-      bringToTop(last);
+      pinned = questions[questions.length - 1];
+      release = 0;
     }
+    if (!pinned) return;
+    const answers = chat.querySelectorAll("[data-testid='bot']");
     const answer = answers[answers.length - 1];
-    const final = answer && answers.length === turns && !answer.querySelector('.wd-thinking');
-    if (final && settled < turns) {
-      settled = turns;
-      bringToTop(last);
+    if (!release && answer && answers.length === turns && !answer.querySelector('.wd-thinking')) {
+      release = Date.now() + 2000;
+      setTimeout(() => { if (Date.now() >= release) unpin(); }, 2100);
     }
-  }).observe(chat, {childList: true, subtree: true});
+    const node = pinned;
+    requestAnimationFrame(() => { if (node.isConnected) bringToTop(node); });
+  });
+  window.__wdChatObserver.observe(document.body, {childList: true, subtree: true, characterData: true});
 }

@@ -14,6 +14,7 @@ import gradio as gr
 from markupsafe import Markup
 
 from bot.answer.assistant import Assistant, InputError
+from bot.answer.suggestions import Suggester, Suggestion
 from bot.answer.types import Answer
 from bot.interfaces.feedback import MAX_COMMENT, RATINGS, FeedbackStore, IssuedAnswers
 from bot.interfaces.library import KnowledgeLibrary
@@ -69,7 +70,7 @@ class ResidentPage:
     every visitor; conversations live in per-session gr.State."""
 
     def __init__(self, assistant: Assistant, library: KnowledgeLibrary, feedback: FeedbackStore, rate_limit: int,
-                 suggester=None):
+                 suggester: Suggester | None = None):
         self.assistant = assistant
         self.library = library
         self.feedback = feedback
@@ -100,7 +101,7 @@ class ResidentPage:
         topics = list(dict.fromkeys(e.topic for e in self.assistant.lexicon.examples))
         return CHAT_PLACEHOLDER.format(topics=f"，例如{'、'.join(topics)}等" if topics else "")
 
-    def suggestions_for(self, answer: Answer) -> list:
+    def suggestions_for(self, answer: Answer) -> list[Suggestion]:
         """Follow-ups the knowledge answers; for a refusal, what it holds on the topic. Never fails the turn."""
         if self.suggester is None:
             return []
@@ -280,14 +281,14 @@ class ResidentPage:
                                       allow_tags=False, placeholder=self.placeholder(), buttons=["copy"],
                                       autoscroll=False, elem_id="wd-chat")}
         with gr.Row(elem_id="wd-input-row"):
-            chat["question"] = gr.Textbox(show_label=False, placeholder=INPUT_PLACEHOLDER, lines=1, max_lines=5,
+            chat["question"] = gr.Textbox(label="您的问题", show_label=False, placeholder=INPUT_PLACEHOLDER, lines=1, max_lines=5,
                                           scale=6, min_width=160, elem_id="wd-question")
             chat["send"] = gr.Button("发送", variant="primary", scale=1, min_width=64, elem_id="wd-send")
             chat["reset"] = gr.Button("新对话", scale=1, min_width=64, elem_id="wd-new")
         chat["message"] = gr.HTML("", padding=False, elem_id="wd-message")
         with gr.Group(visible=False, elem_id="wd-comment-box") as chat["comment_box"]:
             chat["comment_label"] = gr.Markdown()
-            chat["comment"] = gr.Textbox(show_label=False, placeholder="哪里不对、不清楚或缺了什么？", lines=2,
+            chat["comment"] = gr.Textbox(label="补充说明", show_label=False, placeholder="哪里不对、不清楚或缺了什么？", lines=2,
                                          max_length=MAX_COMMENT, elem_id="wd-comment")
             chat["comment_send"] = gr.Button("提交说明", size="sm", elem_id="wd-comment-send")
         chat["examples"] = {}

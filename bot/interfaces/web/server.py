@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from starlette.responses import PlainTextResponse
 
 from bot.answer.assistant import Assistant
+from bot.answer.suggestions import Suggester
 from bot.config import Settings
 from bot.interfaces.audit import AuditLog
 from bot.interfaces.feedback import FeedbackStore
@@ -46,7 +47,7 @@ class ResidentUploadsClosed:
         await self.app(scope, receive, send)
 
 
-def build_server(assistant: Assistant, settings: Settings, suggester=None) -> FastAPI:
+def build_server(assistant: Assistant, settings: Settings) -> FastAPI:
     """The ASGI app: what ``serve`` runs, and what tests can drive in-process."""
     library = KnowledgeLibrary(settings, assistant.index)
     if recovered := library.recover():
@@ -69,7 +70,7 @@ def build_server(assistant: Assistant, settings: Settings, suggester=None) -> Fa
         console = StaffConsole(library, feedback, audit, district).build()
         console.queue(default_concurrency_limit=1)  # one staff change at a time; reads are quick
         gr.mount_gradio_app(app, console, path=STAFF_PATH, auth_dependency=login.current_user, **common)
-    page = ResidentPage(assistant, library, feedback, settings.rate_limit, suggester).build()
+    page = ResidentPage(assistant, library, feedback, settings.rate_limit, Suggester(assistant)).build()
     page.queue(default_concurrency_limit=DEFAULT_CONCURRENCY)
     gr.mount_gradio_app(app, page, path="/", **common)
     return app

@@ -296,29 +296,29 @@ class StaffConsole:
         return (status_html(message), self.article_rows(), READER_PLACEHOLDER, gr.update(visible=False),
                 trash_rows(self.library.trash()), self.audit_view())
 
-    @shown(status=0, count=5)
+    @shown(status=0, count=6)
     def on_upload_asked(self, file: str | None, as_page: bool, request: gr.Request = None, progress=gr.Progress()):
-        """Outputs: status, confirmation box, its text, article table, audit log. An upload over an existing
-        file waits for 确认替换; any other is stored at once."""
+        """Outputs: status, confirmation box, its text, article table, audit log, file. An upload over an
+        existing file waits for 确认替换; any other is stored at once (and the file box emptied for the next)."""
         if not file:
             raise ActionError("请先选择要上传的 .md 或 .txt 文件。")
         path = Path(file)  # Gradio's own copy of the uploaded file
         changes = self.library.preview(path.name, path.read_bytes(), bool(as_page))
         if any(c.replacing for c in changes):
-            return "", gr.update(visible=True), changes_html(changes), gr.skip(), gr.skip()
+            return "", gr.update(visible=True), changes_html(changes), gr.skip(), gr.skip(), gr.skip()
         message = self.upload(path.name, path.read_bytes(), as_page, False, request,
                               lambda fraction, text: progress(fraction, desc=text))
-        return status_html(message), gr.update(visible=False), "", self.article_rows(), self.audit_view()
+        return status_html(message), gr.update(visible=False), "", self.article_rows(), self.audit_view(), None
 
-    @shown(status=0, count=4)
+    @shown(status=0, count=5)
     def on_replace(self, file: str | None, as_page: bool, request: gr.Request = None, progress=gr.Progress()):
-        """Outputs: status, confirmation box, article table, audit log."""
+        """Outputs: status, confirmation box, article table, audit log, file."""
         if not file:
             raise ActionError("要替换的文件已不在，请重新选择文件。")
         path = Path(file)
         message = self.upload(path.name, path.read_bytes(), as_page, True, request,
                               lambda fraction, text: progress(fraction, desc=text))
-        return status_html(message), gr.update(visible=False), self.article_rows(), self.audit_view()
+        return status_html(message), gr.update(visible=False), self.article_rows(), self.audit_view(), None
 
     @shown(status=0, count=5)
     def on_trash_pick(self, data: gr.SelectData, request: gr.Request = None):
@@ -392,7 +392,7 @@ class StaffConsole:
             ui["search"] = gr.Button("搜索 / 刷新列表", scale=1, elem_id="wd-staff-search")
         ui["search_status"] = gr.HTML("", padding=False, elem_id="wd-staff-search-status")
         ui["table"] = gr.Dataframe(headers=["编号", "标题", "日期", "文件"], datatype=["str"] * 4, interactive=False,
-                                   wrap=True, max_height=360, elem_id="wd-staff-articles")
+                                   wrap=True, max_height=360, buttons=[], elem_id="wd-staff-articles")
         with gr.Row():
             ui["article_id"] = gr.Textbox(label="文章编号（点选列表中的一行即可填入）", scale=4,
                                           elem_id="wd-staff-article-id")
@@ -403,7 +403,7 @@ class StaffConsole:
         ui["reader"] = gr.HTML(READER_PLACEHOLDER, max_height=480, padding=True, elem_id="wd-staff-reader")
 
     def _upload(self, ui: dict) -> None:
-        ui["file"] = gr.File(label="文章文件（.md 带 front matter，或 .txt 首行为标题）", file_types=[".md", ".txt"],
+        ui["file"] = gr.File(label="文章文件（.md：开头两行 --- 之间写 title 等信息；.txt：第一行是标题）", file_types=[".md", ".txt"],
                              type="filepath", elem_id="wd-staff-file")
         ui["as_page"] = gr.Checkbox(label="这是整版报纸文本（按版面拆分成多篇文章）", elem_id="wd-staff-as-page")
         ui["upload"] = gr.Button("上传并入库", variant="primary", elem_id="wd-staff-upload")
@@ -413,7 +413,7 @@ class StaffConsole:
     def _trash(self, ui: dict) -> None:
         gr.HTML('<div class="wd-small">删除的文章在这里，点“恢复”放回原处并重新用于回答。</div>', padding=False)
         ui["trash"] = gr.Dataframe(headers=TRASH_HEADERS, datatype=["str"] * 5, interactive=False, wrap=True,
-                                   max_height=300, elem_id="wd-staff-trash")
+                                   max_height=300, buttons=[], elem_id="wd-staff-trash")
         ui["trash_status"] = gr.HTML("", padding=False, elem_id="wd-staff-trash-status")
 
     def _feedback(self, ui: dict) -> None:
@@ -446,11 +446,12 @@ class StaffConsole:
                                 ui["audit"]], **private)
         upload_in = [ui["file"], ui["as_page"]]
         ui["upload"].click(self.on_upload_asked, upload_in,
-                           [ui["upload_status"], ui["replace_box"], ui["replace_question"], ui["table"], ui["audit"]],
-                           **private)
+                           [ui["upload_status"], ui["replace_box"], ui["replace_question"], ui["table"], ui["audit"],
+                            ui["file"]], **private)
         ui["replace_no"].click(hidden, None, [ui["replace_box"]], **private)
         ui["replace_yes"].click(self.on_replace, upload_in,
-                                [ui["upload_status"], ui["replace_box"], ui["table"], ui["audit"]], **private)
+                                [ui["upload_status"], ui["replace_box"], ui["table"], ui["audit"], ui["file"]],
+                                **private)
         ui["trash"].select(self.on_trash_pick, None,
                            [ui["trash_status"], ui["trash"], ui["table"], ui["audit"], ui["reader"]], **private)
         filters = [ui["only_negative"], ui["since"], ui["until"]]
