@@ -4,7 +4,7 @@ VENV_OK := .venv/.installed-stamp
 HOST    ?= 127.0.0.1
 PORT    ?= 7860
 
-.PHONY: run test index eval eval-cmrc train bench bench-ingest load browser clean
+.PHONY: run test index eval eval-cmrc train bench bench-ingest load browser screenshots clean
 
 $(VENV_OK): pyproject.toml
 	python3 -m venv .venv
@@ -52,6 +52,13 @@ bench: $(VENV_OK)
 
 load: $(VENV_OK)
 	$(PY) -m bench.load --sessions 20 --seconds 120
+
+# The README's pictures: the browser tests save every state they check under artifacts/screenshots/ (ignored by
+# git); this copies the answer at both widths into docs/. Tests never write into docs/ themselves.
+screenshots: $(VENV_OK) browser
+	$(PY) -m pytest -q tests/test_web_browser.py -k "new_answer_shows_its_top"
+	cp artifacts/screenshots/wide-01-answer.png docs/screenshot-answer-wide.png
+	cp artifacts/screenshots/phone-01-answer.png docs/screenshot-answer-phone.png
 
 clean:
 	rm -rf .index .data eval/out bench/out

@@ -123,6 +123,14 @@ def library(fake_scratch_settings, index):
 
 
 @pytest.fixture(scope="session")
+def browser_app(seed_settings, seed_index, tmp_path_factory):
+    """``app.py`` on a private copy of the seed, shared by the browser test files (each test leaves the knowledge
+    answering as it found it): one start-up instead of one per file."""
+    with seed_app(seed_settings, tmp_path_factory, "browser") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
 def browser():
     """Debian's Chromium through Playwright, one for the whole run (each test opens its own context)."""
     from browser_helpers import CHROMIUM, CHROMIUM_ARGS, SHOTS

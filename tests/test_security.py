@@ -27,11 +27,11 @@ import time
 import httpx
 
 import pytest
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, Visit
+from browser_helpers import Visit
 from conftest import seed_app
 from gradio_client import Client
 from gradio_client.exceptions import AppError
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from gradio_client.exceptions import AuthenticationError
 from starlette.testclient import TestClient
 from webapp_helpers import STAFF_PASSWORD, STAFF_USER, staff_client
@@ -40,6 +40,7 @@ from bot.interfaces.web import server, staff as console
 from bot.knowledge import upload
 from bot.answer.types import Answer
 from bot.config import ROOT
+from bot.interfaces.audit import AuditLog
 from bot.interfaces.feedback import FeedbackStore
 from bot.search.index import KnowledgeIndex
 from bot.knowledge.articles import load_knowledge, parse_article, ArticleFileError
@@ -118,22 +119,21 @@ def test_feedback_takes_no_client_made_answer(client):
         client.predict("made-up-id", "down", "", api_name="/feedback")
 
 
-def test_planted_script_stays_inert_in_the_staff_review(app, client):
+def test_planted_script_stays_inert_in_the_staff_review(app, client, browser):
     answer = client.predict(DIBAO_QUESTION, [], api_name="/ask")
     client.predict(answer["answer_id"], "down", XSS, api_name="/feedback")
     stored = json.dumps([{**answer["citations"][0], "n": 1, "title": XSS, "text": XSS}], ensure_ascii=False)
     plant_rows(app.settings.feedback_db, [stored])
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        visit = Visit(browser, app.url)
+    visit = Visit(browser, app.url)
+    try:
         visit.staff_login()
         visit.page.locator("#wd-staff-feedback-btn").click()
         review = visit.page.locator("#wd-staff-feedback table")
         expect(review).to_be_visible(timeout=30_000)
         expect(review).to_contain_text("<img src=x")  # shown as text, not run
         assert not visit.xss_fired() and visit.page.title() != "XSS"
+    finally:
         visit.close()
-        browser.close()
 
 
 # ---- 2. feedback rows that would break the review for everyone -------------------------------------------------
@@ -394,7 +394,8 @@ def test_the_residents_upload_route_is_closed(assistant, seed_settings, tmp_path
 def test_an_exported_csv_does_not_outlive_its_expiry(seed_settings, seed_index, monkeypatch, tmp_path):
     monkeypatch.setattr(console, "EXPORT_SECONDS", 0.2)
     settings = seed_settings.with_(data_dir=tmp_path)
-    staff = console.StaffConsole(KnowledgeLibrary(settings, seed_index), FeedbackStore(settings.feedback_db), "卫东区")
+    staff = console.StaffConsole(KnowledgeLibrary(settings, seed_index), FeedbackStore(settings.feedback_db),
+                                 AuditLog(settings.audit_db), "卫东区")
     exported = staff.export(False, "", "", None)
     assert os.path.exists(exported)
     time.sleep(1.0)

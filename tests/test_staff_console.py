@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from browser_helpers import ANSWER_TIMEOUT, PHONE, Visit
-from conftest import seed_app
 from playwright.sync_api import expect
 
 DIBAO_ARTICLE = "20170731-09"
@@ -24,9 +23,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def app(seed_settings, seed_index, tmp_path_factory):
-    with seed_app(seed_settings, tmp_path_factory, "staff-console") as running:
-        yield running
+def app(browser_app):
+    return browser_app
 
 
 @pytest.fixture
@@ -111,6 +109,10 @@ def test_replacing_a_file_shows_what_changes_and_asks(app, staff, tmp_path):
     expect(confirm).to_be_hidden()
     assert "22点" in stored.read_text(encoding="utf-8")
     expect(audit_row(staff, "替换")).to_contain_text("uploads/console-hours.md")
+    choose(staff, "wd-console-hours")  # the knowledge as it was, for the other browser tests
+    page.get_by_role("button", name="删除…").click()
+    page.get_by_role("button", name="确认删除").click()
+    expect(page.locator("#wd-staff-article-status")).to_contain_text("已删除 1 篇文章", timeout=ANSWER_TIMEOUT)
 
 
 def test_an_error_is_a_message_next_to_the_action_and_the_list_stays(app, staff):

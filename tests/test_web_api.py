@@ -4,6 +4,7 @@ escaping, examples, suggestions)."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import threading
 from dataclasses import replace
 
@@ -145,6 +146,9 @@ def test_feedback_is_stored_and_shown_to_staff(app, client, staff):
     with open(exported, encoding="utf-8-sig", newline="") as f:
         rows = list(csv.DictReader(f))
     assert any(row["评论"] == "希望有最新的数字" and row["评价"] == "👎" for row in rows)
+    [record] = staff.predict(1, api_name="/staff_audit")
+    with open(exported, "rb") as f:
+        assert (record["action"], record["content_hash"]) == ("feedback_export", hashlib.sha256(f.read()).hexdigest())
 
 
 def test_feedback_with_a_bad_rating_is_refused(client):

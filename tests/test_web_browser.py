@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import seed_app
 from browser_helpers import ANSWER_TIMEOUT, PHONE, WIDE, Visit, visible_strings
 from playwright.sync_api import expect
 
@@ -29,9 +28,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def app(seed_settings, seed_index, tmp_path_factory):
-    with seed_app(seed_settings, tmp_path_factory, "web-browser") as running:
-        yield running
+def app(browser_app):
+    return browser_app
 
 
 @pytest.fixture

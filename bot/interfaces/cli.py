@@ -93,8 +93,7 @@ def cmd_search(args) -> int:
 def question_text(text: str) -> str:
     """argparse type of ``ask``'s question: an empty one is a usage error, found before anything loads."""
     if not text.strip():
-        raise argparse.ArgumentTypeError('the question is empty; ask e.g. '
-                                         'python -m bot ask "全区有多少所小学参加了窝沟封闭？"')
+        raise argparse.ArgumentTypeError('the question is empty; give it as text: python -m bot ask "<question>"')
     return text
 
 

@@ -11,11 +11,17 @@ const scrollable = (node) => {
   }
   return null;
 };
+// Where this script last scrolled the chat and the window: any other scroll is the reader's (see below).
+const expected = {box: null, top: 0, y: 0};
 const bringToTop = (node) => {
   const box = scrollable(node);
-  if (box) box.scrollTop += node.getBoundingClientRect().top - box.getBoundingClientRect().top - 8;
+  if (box) {
+    box.scrollTop += node.getBoundingClientRect().top - box.getBoundingClientRect().top - 8;
+    Object.assign(expected, {box, top: box.scrollTop});
+  }
   const top = node.getBoundingClientRect().top;
   if (top < 0 || top > window.innerHeight * 0.6) window.scrollBy(0, top - 8);
+  expected.y = window.scrollY;
 };
 const onClick = (event) => {
   const link = event.target.closest ? event.target.closest('a.wd-cite, a.wd-ask, a.wd-back') : null;
@@ -45,11 +51,16 @@ watch('value', () => {
 
 // The chat element is rendered anew at times, so the whole page is watched (once) and the chat looked up each
 // time. A new turn's question is pinned to the top of the chat while its answer streams in and settles (Gradio
-// lays a message out a moment after it arrives); the pin lets go 2 s after the answer, or when the reader scrolls.
+// lays a message out a moment after it arrives); the pin lets go 2 s after the answer, or as soon as anything but
+// this script scrolls the chat or the page (the reader, or a link scrolled into view).
 if (!window.__wdChatObserver) {
   let turns = 0, pinned = null, release = 0;
   const unpin = () => { pinned = null; };
-  ['wheel', 'touchmove', 'keydown'].forEach((type) => document.addEventListener(type, unpin, {passive: true}));
+  document.addEventListener('scroll', (event) => {
+    const moved = event.target === document ? Math.abs(window.scrollY - expected.y) > 2
+      : event.target === expected.box && Math.abs(expected.box.scrollTop - expected.top) > 2;
+    if (moved) unpin();
+  }, {capture: true, passive: true});
   window.__wdChatObserver = new MutationObserver((changes) => {
     const chat = document.querySelector('#wd-chat');
     if (!chat || !changes.some((change) => chat.contains(change.target))) return;
