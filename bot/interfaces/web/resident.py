@@ -301,7 +301,9 @@ class ResidentPage:
     def _wire(self, session: gr.State, chat: dict, article_view: gr.HTML) -> None:
         question, chatbot, comment_box, message = chat["question"], chat["chatbot"], chat["comment_box"], chat["message"]
         chat_outputs = [question, chatbot, session, comment_box, message]
-        private = {"api_visibility": "private", "show_progress": "minimal"}
+        # A turn runs on after its answer is shown (suggestions are checked then): a question sent meanwhile
+        # waits for it instead of being dropped, as Gradio's default trigger mode would.
+        private = {"api_visibility": "private", "show_progress": "minimal", "trigger_mode": "always_last"}
         runs = [question.submit(self.respond, [question, session], chat_outputs, **private),
                 chat["send"].click(self.respond, [question, session], chat_outputs, **private),
                 article_view.click(self.ask_suggested, [session], chat_outputs, **private)]

@@ -76,7 +76,10 @@ def build_server(assistant: Assistant, settings: Settings) -> FastAPI:
     return app
 
 
+SHUTDOWN_SECONDS = 3  # open event streams would otherwise hold a SIGTERM'd server up indefinitely
+
+
 def serve(app: FastAPI, host: str, port: int) -> None:
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_SECONDS)
