@@ -78,7 +78,7 @@ VISIBLE_STRINGS_JS = """() => {
   const walk = (node) => {
     if (node.nodeType === 3) {
       const parent = node.parentElement;
-      if (parent && parent.checkVisibility() && node.textContent.trim() && !parent.closest('.sr-only, style, script, td'))
+      if (parent && parent.checkVisibility() && node.textContent.trim() && !parent.closest('.sr-only, style, script, td, .cell-wrap'))
         out.push(node.textContent.trim());
       return;
     }

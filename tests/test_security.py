@@ -234,10 +234,13 @@ def test_the_residents_page_holds_no_staff_endpoint(app):
         client.predict(fn_index=len(config["dependencies"]))
 
 
-def test_the_login_takes_no_other_user_name(app):
+def test_the_login_takes_no_other_user_name_and_audits_the_refusal(app):
     with pytest.raises(AuthenticationError):
         Client(f"{app.url}staff/", auth=("admin", STAFF_PASSWORD), verbose=False)
-    assert staff_client(app).predict("低保", api_name="/staff_articles")
+    staff = staff_client(app)
+    assert staff.predict("低保", api_name="/staff_articles")
+    refused = next(r for r in staff.predict(50, api_name="/staff_audit") if r["action"] == "login_failed")
+    assert (refused["client"], refused["detail"]) == ("127.0.0.1", "用户名：admin")
     assert STAFF_USER == "staff"
 
 

@@ -28,6 +28,7 @@ from bot.interfaces.preview import FileChange
 from bot.interfaces.trash import TrashEntry, sha256
 from bot.interfaces.web.handling import ActionError, client_of, guarded
 from bot.interfaces.web.html import APOLOGY, article_html, esc_lines, passage_html
+from bot.knowledge.articles import Article
 from bot.knowledge.upload import LibraryError
 from bot.text import date_label, normalize_query
 
@@ -43,6 +44,7 @@ ACTION_TEXT = {"upload": "上传", "replace": "替换", "delete": "删除", "res
 TRASH_HEADERS = ["删除时间", "标题", "原文件", "编号", "操作"]
 RESTORE = "恢复"
 AUDIT_SHOWN = 100
+DELETING = "要删除的"
 MAX_AUDIT_DETAIL = 500
 
 
@@ -154,14 +156,18 @@ class StaffConsole:
     def article_rows(self, query: str = "") -> list[list[str]]:
         return [[a.id, a.title, a.date, a.path] for a in self.library.search(query or "")]
 
-    def article_view(self, article_id: str) -> str:
+    def chosen(self, article_id: str, purpose: str = "") -> Article:
+        """The article staff named (``purpose``: what for, in the message when none is named)."""
         article_id = (article_id or "").strip()
         if not article_id:
-            raise ActionError("请先填写或在列表中点选文章编号。")
+            raise ActionError(f"请先填写或在列表中点选{purpose}文章编号。")
         article = self.library.article(article_id)
         if article is None:
             raise ActionError(f"没有编号为「{article_id}」的文章。")
-        return article_html(article)
+        return article
+
+    def article_view(self, article_id: str) -> str:
+        return article_html(self.chosen(article_id))
 
     def recorded(self, change: LibraryChange, request: gr.Request | None) -> str:
         """Log and audit a change to the knowledge; returns its message for the screen."""
@@ -179,7 +185,8 @@ class StaffConsole:
     def delete(self, article_id: str, request: gr.Request | None) -> str:
         article_id = (article_id or "").strip()
         if not article_id:
-            raise ActionError("请先填写或在列表中点选要删除的文章编号。")
+            raise ActionError(f"请先填写或在列表中点选{DELETING}文章编号。")
+        # the library also deletes the chunks of an article whose file is gone, so no chosen() here
         return self.recorded(self.library.delete(article_id), request)
 
     def restore(self, entry_id: str, request: gr.Request | None) -> str:
@@ -279,12 +286,7 @@ class StaffConsole:
     @shown(status=0, count=3)
     def on_delete_asked(self, article_id: str):
         """Outputs: status, the confirmation box, its text."""
-        article_id = (article_id or "").strip()
-        if not article_id:
-            raise ActionError("请先填写或在列表中点选要删除的文章编号。")
-        article = self.library.article(article_id)
-        if article is None:
-            raise ActionError(f"没有编号为「{article_id}」的文章。")
+        article = self.chosen(article_id, DELETING)
         question = Markup('<div class="wd-confirm-text">确定删除《{}》（编号 {}，文件 {}）吗？删除后它不再用于回答，'
                           '文件移入下方“回收站”，可以恢复。</div>').format(article.title, article.id, article.path)
         return "", gr.update(visible=True), question
@@ -324,12 +326,17 @@ class StaffConsole:
     def on_trash_pick(self, data: gr.SelectData, request: gr.Request = None):
         """A click on 恢复 in a trash row restores it. Outputs: status, trash table, article table, audit log,
         reader."""
-        entries = self.library.trash()
-        row, column = data.index if isinstance(data.index, (list, tuple)) else (data.index, -1)
-        if column != TRASH_HEADERS.index("操作") or not 0 <= row < len(entries):
+        column = data.index[1] if isinstance(data.index, (list, tuple)) else -1
+        if column != TRASH_HEADERS.index("操作"):
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        message = self.restore(entries[row].entry_id, request)
-        article = self.library.article(entries[row].article_id)
+        # The row as shown, not its position: the trash may have changed since the table was drawn.
+        entries = self.library.trash()
+        entry = dict(zip(map(tuple, trash_rows(entries)), entries)).get(tuple(data.row_value or ()))
+        if entry is None:
+            return (status_html("回收站已有变化，请核对列表后再点“恢复”。", ok=False), trash_rows(entries), gr.skip(),
+                    gr.skip(), gr.skip())
+        message = self.restore(entry.entry_id, request)
+        article = self.library.article(entry.article_id)
         return (status_html(message), trash_rows(self.library.trash()), self.article_rows(), self.audit_view(),
                 article_html(article) if article else gr.skip())
 
