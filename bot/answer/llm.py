@@ -257,6 +257,11 @@ class LLMGenerator:
     def __init__(self, settings: Settings, index: KnowledgeIndex):
         from langchain_openai import ChatOpenAI
 
+        if settings.llm_gguf:
+            from bot.answer.local_llm import local_server
+
+            local = local_server(settings.llm_gguf, settings.llm_threads)
+            settings = settings.with_(llm_base_url=local.base_url, llm_model=local.model)
         self.settings = settings
         # temperature 0: the task is faithful restatement; max_retries 0: the fallback is ours, and fast.
         self.model = ChatOpenAI(base_url=settings.llm_base_url, model=settings.llm_model,
