@@ -66,16 +66,33 @@ def test_markers_are_renumbered_in_order_of_first_use(small):
     assert [(c.n, c.chunk_id) for c in result.citations] == [(1, "c3"), (2, "c2"), (3, "c1")]
 
 
-def test_a_sentence_citing_a_passage_that_does_not_support_it_is_removed(small):
+def test_a_wrong_marker_is_replaced_by_the_passage_that_supports_the_sentence(small):
     passages, keyword = small
-    result = verify("窝沟封闭是预防龋齿最有效的方法[1]。窝沟封闭是预防龋齿最有效的方法[3]。", passages, keyword)
-    assert (result.sentences, result.removed) == (["窝沟封闭是预防龋齿最有效的方法[1]。"], 1)
+    result = verify("窝沟封闭是预防龋齿最有效的方法[3]。", passages, keyword)
+    assert (result.sentences, result.removed) == (["窝沟封闭是预防龋齿最有效的方法[1]。"], 0)
+    assert [c.chunk_id for c in result.citations] == ["c1"]  # passages 1 and 4 both hold it: the first
 
 
-def test_every_cited_passage_must_support_the_sentence(small):
+def test_of_several_markers_only_those_that_support_the_sentence_stay(small):
     passages, keyword = small
     result = verify("窝沟封闭是预防龋齿最有效的方法[1][2]。", passages, keyword)
-    assert (result.sentences, result.removed, result.citations) == ([], 1, [])
+    assert (result.sentences, result.removed) == (["窝沟封闭是预防龋齿最有效的方法[1]。"], 0)
+    assert [c.chunk_id for c in result.citations] == ["c1"]
+
+
+def test_a_sentence_without_markers_is_attributed(small):
+    passages, keyword = small
+    result = verify("据2017年7月的报道，卫东区为22所小学的2513名学生实施了窝沟封闭。目前保障对象共3622户、5635人", passages,
+                    keyword)
+    assert result.sentences == ["据2017年7月的报道，卫东区为22所小学的2513名学生实施了窝沟封闭[1]。",
+                                "目前保障对象共3622户、5635人[2]"]
+    assert [c.chunk_id for c in result.citations] == ["c1", "c2"] and result.removed == 0
+
+
+def test_a_sentence_no_passage_supports_is_removed_whatever_its_markers(small):
+    passages, keyword = small
+    result = verify("区长是安保亮[1]。低保标准每月500元。窝沟封闭由区卫计委负责[1][4]。", passages, keyword)
+    assert (result.sentences, result.removed, result.citations) == ([], 3, [])
 
 
 def test_a_number_missing_from_the_cited_passages_removes_the_sentence(small):
@@ -105,10 +122,10 @@ def test_each_number_may_come_from_any_cited_passage(small):
     assert verify("窝沟封闭的封闭率达到96%，累计投入180万元[1]。", passages, keyword).removed == 1
 
 
-def test_uncited_and_out_of_range_citations_are_removed(small):
+def test_missing_wrong_and_out_of_range_markers_are_all_fixed(small):
     passages, keyword = small
     result = verify("封闭率达到96%。封闭率达到96%[4]。封闭率达到96%[0]。封闭率达到96%[1]。", passages, keyword)
-    assert (result.sentences, result.removed) == (["封闭率达到96%[1]。"], 3)
+    assert (result.sentences, result.removed) == (["封闭率达到96%[1]。"] * 4, 0)  # only passage 1 holds 96%
 
 
 def test_marker_formats_and_placement_are_understood(small):
@@ -259,13 +276,14 @@ def test_a_supported_reply_streams_and_is_kept_with_citations(llm_assistant, stu
     assert answer.condensed_query and answer.scores
 
 
-def test_a_sentence_with_a_wrong_citation_is_removed_and_said_so(llm_assistant, stub):
+def test_a_wrong_citation_is_fixed_and_an_unsupported_sentence_removed_and_said_so(llm_assistant, stub):
     right = number_of(llm_assistant, DENTAL_Q, "2513")
     wrong = number_of(llm_assistant, DENTAL_Q, "窝沟", present=False)
-    stub.enqueue(Reply(f"卫东区为22所小学的2513名学生实施了窝沟封闭[{right}]。窝沟封闭是预防龋齿最有效的方法[{wrong}]。"))
+    stub.enqueue(Reply(f"卫东区为22所小学的2513名学生实施了窝沟封闭[{wrong}]。窝沟封闭由区长亲自负责[{right}]。"))
     _, answer = run(llm_assistant, DENTAL_Q)
     assert answer.mode == "llm"
-    assert "2513" in answer.text and "龋齿" not in answer.text
+    assert answer.text.endswith("卫东区为22所小学的2513名学生实施了窝沟封闭[1]。") and "区长" not in answer.text
+    assert "2513名学生" in answer.citations[0].text
     assert answer.notice == REMOVED_NOTICE.format(n=1) == "已删除1句无法在引用资料中核实的内容。"
 
 

@@ -1,7 +1,9 @@
 """Optional LLM answers (any OpenAI-compatible server through LangChain's ChatOpenAI), with verified citations.
 
-The model writes a short answer citing the retrieved passages as [n]. Nothing it writes is trusted: every
-sentence must cite passages that share its salient terms and contain every number it states, or it is removed.
+The model writes a short answer citing the retrieved passages as [n]. Nothing it writes is trusted, its markers
+least of all (small models drop or misplace them): every sentence is attributed to passages that share its salient
+terms and contain every number it states. A marker that holds is kept, one that does not is replaced by the
+passage that does support the sentence, and a sentence no passage supports is removed.
 Any failure (timeout, connection, HTTP error, malformed stream) falls back to the extractive answer.
 """
 from __future__ import annotations
@@ -201,12 +203,35 @@ def citation(n: int, passage: Passage, span: tuple[int, int]) -> Citation:
                     sentence_start=span[0], sentence_end=span[1])
 
 
-def verify(text: str, passages: list[Passage], keyword: KeywordIndex) -> Verification:
-    """Keep the sentences of ``text`` whose citations hold up; renumber them and cite the supporting sentences.
+def attributed(claim: str, cited: list[int], passages: list[Passage], keyword: KeywordIndex) -> list[int] | None:
+    """The passages (numbered from 1) a claim rests on: the model's own markers where they all hold, else those
+    of them that do, else the one passage that supports it best; None when no passage does."""
+    marked = [n for n in dict.fromkeys(cited) if 1 <= n <= len(passages)]
+    if marked and supported(claim, [passages[n - 1] for n in marked], keyword):
+        return marked
+    holding = [n for n in marked if supported(claim, [passages[n - 1]], keyword)]
+    if holding:
+        return holding
+    terms = claim_terms(claim, keyword)
+    ranked = [(term_support(terms, evidence(p)), -n, n) for n, p in enumerate(passages, start=1)
+              if supported(claim, [p], keyword)]
+    return [max(ranked)[2]] if ranked else None
 
-    A kept sentence cites at least one passage [n] (1 <= n <= len(passages)); each cited passage contains at
-    least MIN_TERM_SUPPORT of the sentence's idf-weighted terms; every number of the sentence occurs in one of
-    its cited passages. The one uncited sentence allowed says the sources do not hold the answer (no digits).
+
+def marked(sentence: str, numbers_: list[int]) -> str:
+    """The sentence with exactly these markers, before its closing punctuation."""
+    text = MARKER.sub("", sentence).rstrip()
+    body = text.rstrip("。！？!?；;")
+    return body + "".join(f"[{n}]" for n in numbers_) + text[len(body):]
+
+
+def verify(text: str, passages: list[Passage], keyword: KeywordIndex) -> Verification:
+    """Keep the sentences of ``text`` that passages support; mark, renumber and cite the supporting sentences.
+
+    A kept sentence rests on at least one passage (``attributed``): each contains at least MIN_TERM_SUPPORT of
+    the sentence's idf-weighted terms, and every number of the sentence occurs in one of them. The model's
+    markers are kept where they hold (renumbered in place) and replaced where they do not. The one unsupported
+    sentence allowed says the sources do not hold the answer (no digits).
     """
     kept: list[str] = []
     removed = 0
@@ -214,23 +239,23 @@ def verify(text: str, passages: list[Passage], keyword: KeywordIndex) -> Verific
     spans: dict[int, tuple[int, int]] = {}
     for sentence in split_claims(text):
         claim, cited = claim_of(sentence), cited_numbers(sentence)
-        if not cited:
-            if NOT_FOUND.search(claim) and not numbers(claim):
-                kept.append(sentence)
-            else:
-                removed += 1
+        if not cited and NOT_FOUND.search(claim) and not numbers(claim):
+            kept.append(sentence)
             continue
-        if not all(1 <= n <= len(passages) for n in cited) or \
-                not supported(claim, [passages[n - 1] for n in dict.fromkeys(cited)], keyword):
+        sources = attributed(claim, cited, passages, keyword)
+        if sources is None:
             removed += 1
             continue
-        for n in dict.fromkeys(cited):
+        for n in sources:
             renumber.setdefault(n, len(renumber) + 1)
             start, end = best_sentence(claim, passages[n - 1], keyword)
             old = spans.get(n, (start, end))
             spans[n] = (min(old[0], start), max(old[1], end))  # one passage, several sentences: span them all
-        kept.append(MARKER.sub(lambda m: "".join(f"[{renumber[n]}]" for n in dict.fromkeys(cited_numbers(m.group(0)))),
-                               sentence))
+        if sources == list(dict.fromkeys(cited)):
+            kept.append(MARKER.sub(lambda m: "".join(f"[{renumber[n]}]" for n in dict.fromkeys(cited_numbers(m[0]))),
+                                   sentence))
+        else:
+            kept.append(marked(sentence, [renumber[n] for n in sources]))
     citations = sorted((citation(new, passages[old - 1], spans[old]) for old, new in renumber.items()),
                        key=lambda c: c.n)
     return Verification(kept, removed, citations)
