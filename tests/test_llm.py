@@ -158,14 +158,28 @@ def test_source_age_is_added_unless_the_answer_names_it(small):
 def test_prompt_numbers_passages_and_keeps_the_last_three_turns(small):
     passages, _ = small
     turns = [(f"问题{i}", f"回答{i}[1]。") for i in range(1, 5)]
-    messages = build_messages("低保户有多少？", turns, passages)
+    messages = build_messages("低保户有多少？", turns, passages, "卫东区")
     assert [m.type for m in messages] == ["system"] + ["human", "ai"] * 3 + ["human"]
     assert [m.content for m in messages[1:7]] == ["问题2", "回答2。", "问题3", "回答3。", "问题4", "回答4。"]
-    assert "[1]到[4]" in messages[0].content and "2017年7月" in messages[0].content
+    # The system prompt is the same for every question (a server's prompt cache keeps it).
+    assert messages[0].content == build_messages("别的问题", [], passages[:1], "卫东区")[0].content
     user = messages[-1].content
+    assert user.startswith("资料（2017年7月的报道）：")
     for n, p in enumerate(passages, start=1):
-        assert f"[{n}] 标题：{p.chunk.title}（日期：2017年7月）\n{p.chunk.text}" in user
+        assert f"[{n}] {p.chunk.title}\n{p.chunk.text}" in user
     assert "<问题>低保户有多少？</问题>" in user
+
+
+def test_a_short_prompt_shows_only_the_chosen_sentences_and_their_neighbours(small):
+    passages, _ = small
+    second = DENTAL_TEXT.index("为适龄")  # passage 1's second sentence, as article offsets
+    focus = {"c1": [(len(LEAD) + second, len(LEAD) + len(DENTAL_TEXT))], "c3": [(0, len(CITY_TEXT))]}
+    user = build_messages("窝沟封闭有什么用？", [], passages, "卫东区", focus)[-1].content
+    assert f"[1] {passages[0].chunk.title}\n{DENTAL_TEXT}" in user  # the chosen sentence and its neighbour
+    assert f"[3] {passages[2].chunk.title}\n{CITY_TEXT}" in user  # numbered as retrieved
+    assert "[2]" not in user and "[4]" not in user and DIBAO_TEXT not in user
+    dibao = build_messages("低保户有多少？", [], passages, "卫东区", {"c2": [(0, 10)]})[-1].content
+    assert dibao.endswith("<问题>低保户有多少？</问题>") and len(dibao) < len(DIBAO_TEXT) + 120
 
 
 # ---- the threshold on the real seed knowledge ---------------------------------------------------------------
@@ -321,9 +335,11 @@ def test_the_prompt_holds_the_numbered_passages_and_the_history(llm_assistant, s
     assert request["messages"][1]["content"] == "窝沟封闭是什么？"
     assert request["messages"][2]["content"] == "窝沟封闭是预防龋齿最有效的方法。"
     prompt = request["messages"][-1]["content"]
+    # Only the passage the extractive answer chose, cut to its sentence and neighbours, numbered as retrieved.
     passages = llm_assistant.search(DIBAO_Q, k=llm_assistant.settings.top_k).passages
-    for n, p in enumerate(passages, start=1):
-        assert f"[{n}] 标题：{p.chunk.title}（日期：2017年7月）\n{p.chunk.text}" in prompt
+    [chosen] = [n for n, p in enumerate(passages, start=1) if "3622户" in p.chunk.text]
+    assert f"[{chosen}] 区民政局实现社会救助“无盲区”\n" in prompt and "目前保障对象共3622户、5635人" in prompt
+    assert prompt.count("\n[") == 1 and "本报讯" not in prompt  # one passage, without its distant lead
     assert f"<问题>{DIBAO_Q}</问题>" in prompt
     assert "不编造" in request["messages"][0]["content"]
 
