@@ -4,7 +4,7 @@ VENV_OK := .venv/.installed-stamp
 HOST    ?= 127.0.0.1
 PORT    ?= 7860
 
-.PHONY: run test index eval eval-cmrc train bench bench-ingest load browser screenshots llm-model clean
+.PHONY: run test test-llm index eval eval-cmrc train bench bench-ingest load browser screenshots llm-model clean
 
 $(VENV_OK): pyproject.toml
 	python3 -m venv .venv
@@ -64,6 +64,10 @@ screenshots: $(VENV_OK) browser
 llm-model: $(VENV_OK)
 	$(PY) -m pip install -q -e '.[llm]'
 	$(PY) -m bot fetch-model --out .models
+
+# The LLM path with the real model (minutes; not part of make test, so CI does not fetch 1.1 GB every run).
+test-llm: llm-model
+	$(PY) -m pytest -q -s -m llm tests/test_llm_real.py
 
 clean:
 	rm -rf .index .data eval/out bench/out
