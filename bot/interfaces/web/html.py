@@ -20,6 +20,7 @@ MAX_SHOWN_QUESTION = 500
 APOLOGY = "抱歉，系统暂时出了点问题，请稍后再试。"
 THINKING_HTML = '<div class="wd-thinking">正在查找资料……</div>'
 ERROR_HTML = f'<div class="wd-error">{APOLOGY}</div>'
+RATING_TEXT = {"up": "👍 好评", "down": "👎 差评"}  # how a resident's rating reads, to them and to staff
 CITE_MARK = re.compile(r"\[(\d+)\]")
 
 

@@ -20,7 +20,7 @@ from bot.interfaces.feedback import MAX_COMMENT, RATINGS, FeedbackStore, IssuedA
 from bot.interfaces.library import KnowledgeLibrary
 from bot.interfaces.throttle import RateLimit
 from bot.interfaces.web.handling import client_of, guarded, refused
-from bot.interfaces.web.html import (APOLOGY, ERROR_HTML, THINKING_HTML, answer_html, article_html,
+from bot.interfaces.web.html import (APOLOGY, RATING_TEXT, ERROR_HTML, THINKING_HTML, answer_html, article_html,
                                      missing_article_html, streaming_html, user_html)
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,6 @@ NOT_TEXT = "问题必须是一段文字。"
 RATE_LIMITED = "提问太频繁了，请稍等一分钟再试。"
 COMMENT_TOO_LONG = f"补充说明最多 {MAX_COMMENT} 个字，请精简后再提交。"
 COMMENT_THANKS = "谢谢！您的意见已记录。"
-RATING_TEXT = {"up": "👍 好评", "down": "👎 差评"}
 CITE_KEY = re.compile(r"wd-cite-(\d+)-(\d+)")
 ASK_KEY = re.compile(r"wd-ask-(\d+)-(\d+)")
 PAGE_JS = (Path(__file__).with_name("page.js")).read_text(encoding="utf-8")

@@ -27,7 +27,7 @@ from bot.interfaces.library import KnowledgeLibrary, LibraryChange
 from bot.interfaces.preview import FileChange
 from bot.interfaces.trash import TrashEntry, sha256
 from bot.interfaces.web.handling import ActionError, client_of, guarded
-from bot.interfaces.web.html import APOLOGY, article_html, esc_lines, passage_html
+from bot.interfaces.web.html import RATING_TEXT, article_html, esc_lines, passage_html
 from bot.knowledge.articles import Article
 from bot.knowledge.upload import LibraryError
 from bot.text import date_label, normalize_query
@@ -38,7 +38,6 @@ TITLE = "{district}便民问答 · 工作人员"
 READER_PLACEHOLDER = '<div class="wd-article-empty">点选列表中的一行，或填写编号后点“打开”，在这里阅读全文。</div>'
 STAFF_FAILED = "操作失败：系统内部错误，详情已记入服务器日志。"
 EXPORT_SECONDS = 600.0
-RATING_TEXT = {"up": "👍 好评", "down": "👎 差评"}
 ACTION_TEXT = {"upload": "上传", "replace": "替换", "delete": "删除", "restore": "恢复", "feedback_export": "导出反馈",
                "login_failed": "登录失败", "login_locked": "登录被拒（锁定中）"}
 TRASH_HEADERS = ["删除时间", "标题", "原文件", "编号", "操作"]
