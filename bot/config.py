@@ -33,6 +33,9 @@ def _parse(name: str, kind: type, raw: str):
 NEWS_SAMPLE = Path(_env("NEWS_SAMPLE") or ROOT.parent / "shared" / "corpora" / "xinhua-news-sample")
 # CMRC 2018 (SQuAD-style JSON), the source of the CMRC question set: read from here, never copied into the repo.
 CMRC2018 = Path(_env("CMRC2018") or ROOT.parent / "shared" / "corpora" / "cmrc2018")
+# Who decides to refuse on the LLM path (bot/answer/policy.py).
+LLM_REFUSAL_POLICIES = ("extractive", "veto", "llm")
+CHOICES = {"llm_refusal": LLM_REFUSAL_POLICIES}
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class Settings:
     llm_timeout: float = 30.0
     llm_gguf: Path | None = None  # a local GGUF model run by llama.cpp in this process (instead of llm_base_url)
     llm_threads: int = 1  # llama.cpp threads for llm_gguf
+    llm_refusal: str = "extractive"  # one of LLM_REFUSAL_POLICIES
     host: str = "127.0.0.1"
     port: int = 7860
     staff_user: str = "staff"  # the staff console's login name
@@ -73,6 +77,9 @@ class Settings:
             if raw is not None:
                 kind = next(k for k in get_args(hints[spec.name]) or (hints[spec.name],) if k is not type(None))
                 values[spec.name] = _parse(spec.name.upper(), kind, raw)
+                if raw not in CHOICES.get(spec.name, (raw,)):
+                    raise SystemExit(f"BOT_{spec.name.upper()} must be one of {', '.join(CHOICES[spec.name])}, "
+                                     f"got {raw!r}")
         return cls(**values)
 
     def with_(self, **changes) -> "Settings":

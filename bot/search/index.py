@@ -142,6 +142,11 @@ class KnowledgeIndex:
     def count(self) -> int:
         return self.collection.count()
 
+    def vectors(self, chunk_ids: list[str]) -> dict[str, list[float]]:
+        """The stored embeddings of these chunks (those still indexed)."""
+        got = self.collection.get(ids=list(dict.fromkeys(chunk_ids)), include=["embeddings"])
+        return {chunk_id: [float(x) for x in vector] for chunk_id, vector in zip(got["ids"], got["embeddings"])}
+
     def dense_search(self, query_vector: list[float], k: int) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity) pairs, best first."""
         if k <= 0 or self.collection.count() == 0:
