@@ -109,6 +109,8 @@ def record(timed: Timed) -> dict:
             "extractive_refused": timed.drafts.answer.refused, "extractive": timed.drafts.answer.text,
             "outcome": generation.outcome if generation else None,
             "llm": generation.answer.text if generation and generation.answer else None,
+            "llm_cites": [c.article_id for c in generation.answer.citations] if generation and generation.answer
+            else [], "extractive_cites": [c.article_id for c in timed.drafts.answer.citations],
             "removed": generation.removed if generation else 0,
             "first_ms": round(timed.first_ms), "total_ms": round(timed.total_ms)}
 

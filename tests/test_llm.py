@@ -89,6 +89,14 @@ def test_vector_affinity_picks_among_passages_that_support_an_unmarked_sentence(
     assert calls == [["c1", "c4"]]
 
 
+def test_only_the_passages_the_model_was_shown_are_its_sources(small):
+    passages, keyword = small
+    result = verify("窝沟封闭是预防龋齿最有效的方法。", passages, keyword, shown={4})
+    assert [c.chunk_id for c in result.citations] == ["c4"]  # passage 1 holds it too, but was not in the prompt
+    result = verify("窝沟封闭是预防龋齿最有效的方法[1]。目前保障对象共3622户、5635人[2]。", passages, keyword, shown={4})
+    assert result.sentences == ["窝沟封闭是预防龋齿最有效的方法[1]。"] and result.removed == 1
+
+
 def test_of_several_markers_only_those_that_support_the_sentence_stay(small):
     passages, keyword = small
     result = verify("窝沟封闭是预防龋齿最有效的方法[1][2]。", passages, keyword)

@@ -228,17 +228,20 @@ def citation(n: int, passage: Passage, span: tuple[int, int]) -> Citation:
 
 
 def attributed(claim: str, cited: list[int], passages: list[Passage], keyword: KeywordIndex,
-               affinity: Affinity | None = None) -> list[int] | None:
+               affinity: Affinity | None = None, shown: set[int] | None = None) -> list[int] | None:
     """The passages (numbered from 1) a claim rests on: the model's own markers where they all hold, else those
     of them that do, else the one passage that supports it best (term support plus, with ``affinity``, how close
-    its vector is to the claim's); None when no passage does."""
-    marked = [n for n in dict.fromkeys(cited) if 1 <= n <= len(passages)]
+    its vector is to the claim's); None when no passage does. Only the passages the model was ``shown`` count
+    (all by default): what it writes comes from them, and another retrieved passage that merely shares the
+    words is not its source."""
+    usable = [n for n in range(1, len(passages) + 1) if shown is None or n in shown]
+    marked = [n for n in dict.fromkeys(cited) if n in usable]
     if marked and supported(claim, [passages[n - 1] for n in marked], keyword):
         return marked
     holding = [n for n in marked if supported(claim, [passages[n - 1]], keyword)]
     if holding:
         return holding
-    supporting = [n for n, p in enumerate(passages, start=1) if supported(claim, [p], keyword)]
+    supporting = [n for n in usable if supported(claim, [passages[n - 1]], keyword)]
     if len(supporting) < 2:
         return supporting or None
     terms = claim_terms(claim, keyword)
@@ -256,7 +259,7 @@ def marked(sentence: str, numbers_: list[int]) -> str:
 
 
 def verify(text: str, passages: list[Passage], keyword: KeywordIndex,
-           affinity: Affinity | None = None) -> Verification:
+           affinity: Affinity | None = None, shown: set[int] | None = None) -> Verification:
     """Keep the sentences of ``text`` that passages support; mark, renumber and cite the supporting sentences.
 
     A kept sentence rests on at least one passage (``attributed``): each contains at least MIN_TERM_SUPPORT of
@@ -273,7 +276,7 @@ def verify(text: str, passages: list[Passage], keyword: KeywordIndex,
         if not cited and NOT_FOUND.search(claim) and not numbers(claim):
             kept.append(sentence)
             continue
-        sources = attributed(claim, cited, passages, keyword, affinity)
+        sources = attributed(claim, cited, passages, keyword, affinity, shown)
         if sources is None:
             removed += 1
             continue
@@ -341,13 +344,14 @@ class LLMGenerator:
         first_token = None
         pieces: list[str] = []
         try:
-            messages = build_messages(question, turns, retrieval.passages, self.index.lexicon.district,
-                                      focus_of(focus))
+            spans = focus_of(focus)
+            messages = build_messages(question, turns, retrieval.passages, self.index.lexicon.district, spans)
             for delta in self._deltas(messages):
                 first_token = first_token or _ms(started)
                 pieces.append(delta)
                 yield delta
-            result = verify("".join(pieces), retrieval.passages, self.keyword, self.affinity)
+            shown = {n for n, p in enumerate(retrieval.passages, start=1) if p.chunk.id in spans}
+            result = verify("".join(pieces), retrieval.passages, self.keyword, self.affinity, shown)
         except Exception:  # timeout, refused connection, HTTP error, malformed stream: never the caller's problem
             log.exception("LLM generation failed (%s at %s); answering extractively",
                           self.settings.llm_model, self.settings.llm_base_url)
