@@ -194,16 +194,25 @@ def test_prompt_numbers_passages_and_keeps_the_last_three_turns(small):
     assert "<问题>低保户有多少？</问题>" in user
 
 
-def test_a_short_prompt_shows_only_the_chosen_sentences_and_their_neighbours(small):
+def test_a_short_prompt_shows_only_the_chosen_sentences(small):
     passages, _ = small
     second = DENTAL_TEXT.index("为适龄")  # passage 1's second sentence, as article offsets
     focus = {"c1": [(len(LEAD) + second, len(LEAD) + len(DENTAL_TEXT))], "c3": [(0, len(CITY_TEXT))]}
     user = build_messages("窝沟封闭有什么用？", [], passages, "卫东区", focus)[-1].content
-    assert f"[1] {passages[0].chunk.title}\n{DENTAL_TEXT}" in user  # the chosen sentence and its neighbour
+    assert f"[1] {passages[0].chunk.title}\n{DENTAL_TEXT[second:]}\n" in user  # the chosen sentence alone
     assert f"[3] {passages[2].chunk.title}\n{CITY_TEXT}" in user  # numbered as retrieved
     assert "[2]" not in user and "[4]" not in user and DIBAO_TEXT not in user
     dibao = build_messages("低保户有多少？", [], passages, "卫东区", {"c2": [(0, 10)]})[-1].content
     assert dibao.endswith("<问题>低保户有多少？</问题>") and len(dibao) < len(DIBAO_TEXT) + 120
+
+
+def test_a_sentence_that_refers_back_brings_the_one_before():
+    text = "区民政局召开半年工作会。该局上半年发放救助金832万元。会后各科室分头落实。"
+    passage = _passage(5, "区民政局召开会议", text)
+    second = text.index("该局")
+    user = build_messages("发了多少救助金？", [], [passage], "卫东区",
+                          {"c5": [(second, text.index("会后"))]})[-1].content
+    assert "区民政局召开半年工作会。该局上半年发放救助金832万元。" in user and "会后" not in user
 
 
 # ---- the threshold on the real seed knowledge ---------------------------------------------------------------

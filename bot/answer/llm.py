@@ -62,6 +62,8 @@ LIST_BULLET = re.compile(r"^\s*(?:\d+[、)）]|\d+\.(?!\d)|[-*•·])\s*")
 THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 NUMBER = re.compile(r"(\d+(?:\.\d+)?)\s*([%万亿])?")
 NOT_FOUND = re.compile(r"资料(?:中|里)?(?:没有|未|并未|没)(?:提到|提及|相关|包含|说明|记载|涉及)")
+# Chinese openings that point at the sentence before (pronouns, "the said …", connectives).
+REFERS_BACK = re.compile(r"\s*(?:该|其|此|这|那|他|她|它|上述|以上|对此|为此|同时|此外|另外|并|也|还|但|而)")
 WORDLESS = re.compile(r"^[\W_]*$")
 # "据2017年7月的报道，": the source's age, asked for by the prompt; its words are no evidence of support.
 SOURCE_AGE = re.compile(r"(?:据|根据|截至|截止)\s*[\d年月、至底]+的?(?:报道|资料|消息|新闻)(?:显示|称)?[，,：:]?")
@@ -82,13 +84,14 @@ def focus_of(citations: list[Citation]) -> Spans:
 
 
 def excerpt(passage: Passage, spans: list[tuple[int, int]]) -> str:
-    """The passage's sentences that overlap ``spans``, with one neighbour on each side (for what "它" or "该局"
-    refers to), in order."""
+    """The passage's sentences that overlap ``spans``, each after the sentence before it when it opens by
+    referring back ("该局", "其中", "他"): every sentence more costs a CPU model a second or two of reading."""
     chunk = passage.chunk
     sentences = split_sentences(chunk.text)
     hit = {i for i, s in enumerate(sentences) for a, b in spans
            if chunk.start + s.start < b and a < chunk.start + s.end}
-    shown = sorted({j for i in hit for j in (i - 1, i, i + 1) if 0 <= j < len(sentences)})
+    shown = sorted(hit | {i - 1 for i in hit
+                          if i > 0 and REFERS_BACK.match(chunk.text[sentences[i].start:sentences[i].end])})
     return "".join(chunk.text[sentences[j].start:sentences[j].end] for j in shown) or chunk.text
 
 
