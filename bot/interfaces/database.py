@@ -7,7 +7,6 @@ to its head whenever the store opens; no ``alembic.ini`` is involved. To write a
 """
 from __future__ import annotations
 
-import re
 import threading
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -24,7 +23,6 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATION_LOCK = 0x626F74
 BUSY_SECONDS = 30  # how long an SQLite writer waits for another one
 DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}  # the drivers this package installs
-_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -35,9 +33,14 @@ class DatabaseOpenError(RuntimeError):
 
 
 def masked(url: str | URL) -> str:
+    """The URL without its password; a string that does not parse loses all it holds before its last ``@``."""
     if isinstance(url, URL):
         return url.render_as_string(hide_password=True)
-    return _PASSWORD.sub(r"\1***@", url)
+    head, at, host = url.rpartition("@")
+    if not at:
+        return url
+    scheme = head.split("://")[0] + "://" if "://" in head else ""
+    return f"{scheme}***@{host}"
 
 
 def database_url(database: str | Path) -> URL:
