@@ -1,16 +1,10 @@
-"""audit: the table as versions before Alembic created it (IF NOT EXISTS: such a file is adopted as it is).
-
-Revision ID: audit_0001
-Revises:
-Create Date: 2026-05-20
-"""
+"""audit: the table as versions before Alembic created it (IF NOT EXISTS: such a file is adopted as it is)."""
 import sqlalchemy as sa
 from alembic import op
 
 revision = "audit_0001"
 down_revision = None
 branch_labels = ("audit",)
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,16 +1,10 @@
-"""feedback: the table as versions before Alembic created it (IF NOT EXISTS: such a file is adopted as it is).
-
-Revision ID: feedback_0001
-Revises:
-Create Date: 2026-05-20
-"""
+"""feedback: the table as versions before Alembic created it (IF NOT EXISTS: such a file is adopted as it is)."""
 import sqlalchemy as sa
 from alembic import op
 
 revision = "feedback_0001"
 down_revision = None
 branch_labels = ("feedback",)
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,16 +1,10 @@
-"""trash: deleted articles with their files' bytes, each in one state (see bot/interfaces/trash.py).
-
-Revision ID: trash_0001
-Revises:
-Create Date: 2026-05-20
-"""
+"""trash: deleted articles with their files' bytes, each in one state (see bot/interfaces/trash.py)."""
 import sqlalchemy as sa
 from alembic import op
 
 revision = "trash_0001"
 down_revision = None
 branch_labels = ("trash",)
-depends_on = None
 
 
 def upgrade() -> None:
