@@ -60,11 +60,9 @@ class PostgresServer:
         return (self.folder / "server.log").read_text(encoding="utf-8", errors="replace")
 
 
-def _owned_by(user: str, path: Path) -> None:
-    """Give ``user`` the folder, and passage through its parents (execute only, no listing: pytest's temporary
-    folders are private to root, and pytest makes them so again at its next start)."""
-    owner = pwd.getpwnam(user)
-    os.chown(path, owner.pw_uid, owner.pw_gid)
+def _passage(path: Path) -> None:
+    """Let the server's owner reach ``path``: execute, not listing, on its parents. pytest keeps its temporary
+    folders private to root and makes them so again whenever a pytest run starts, another one's too."""
     for parent in path.parents:
         if not parent.stat().st_mode & 0o001:
             parent.chmod(parent.stat().st_mode | 0o011)
@@ -76,7 +74,9 @@ def start_postgres(folder: Path) -> PostgresServer:
     run_as = []
     if os.geteuid() == 0:
         run_as = ["runuser", "-u", "postgres", "--"]
-        _owned_by("postgres", folder)
+        owner = pwd.getpwnam("postgres")
+        os.chown(folder, owner.pw_uid, owner.pw_gid)
+        _passage(folder)
     server = PostgresServer(folder, free_port(), run_as)
     subprocess.run([*run_as, str(binaries / "initdb"), "-D", str(folder / "data"), "-U", "postgres",
                     "--auth=trust", "--no-sync", "-E", "UTF8", "--no-locale"], check=True, capture_output=True)
@@ -91,5 +91,7 @@ def start_postgres(folder: Path) -> PostgresServer:
 
 
 def stop_postgres(server: PostgresServer) -> None:
+    if server.run_as:
+        _passage(server.folder)
     subprocess.run([*server.run_as, str(server_binaries() / "pg_ctl"), "-D", str(server.folder / "data"),
                     "-m", "immediate", "stop"], check=True, capture_output=True)
