@@ -17,7 +17,7 @@ from test_library import DIBAO_ARTICLE, LIBRARY_MD, PAGE_TXT, snapshot, top_arti
 
 from bot.config import ROOT, Settings
 from bot.interfaces.library import KnowledgeLibrary, LibraryError
-from bot.interfaces.trash import DELETING, RESTORING, SETTLED, Trash
+from bot.interfaces.trash import RESTORING, SETTLED, Trash
 from bot.search.index import KnowledgeIndex
 
 DIBAO_QUESTION = "卫东区目前低保保障对象一共有多少户、多少人？"
