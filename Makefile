@@ -4,7 +4,7 @@ VENV_OK := .venv/.installed-stamp
 HOST    ?= 127.0.0.1
 PORT    ?= 7860
 
-.PHONY: run test test-llm index eval eval-cmrc train bench bench-ingest load browser screenshots llm-model clean
+.PHONY: run test test-llm index eval eval-cmrc train bench bench-ingest load browser postgres screenshots llm-model clean
 
 $(VENV_OK): pyproject.toml
 	python3 -m venv .venv
@@ -18,13 +18,17 @@ $(VENV_OK): pyproject.toml
 browser:
 	@test -x /usr/bin/chromium -a -d /usr/share/fonts/opentype/noto || (apt-get update -q && apt-get install -y -q chromium fonts-noto-cjk fonts-noto-color-emoji)
 
+# Debian's PostgreSQL for the database tests: they run a throw-away server of their own, not the packaged one.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q postgresql)
+
 index: $(VENV_OK)
 	$(PY) -m bot ingest
 
 run: index
 	$(PY) app.py --host $(HOST) --port $(PORT)
 
-test: $(VENV_OK) browser
+test: $(VENV_OK) browser postgres
 	$(PY) -m pytest -q
 
 # The scale set shares its knowledge folder and index with `make bench` (embedding 3,860 documents takes ~1 h).

