@@ -54,8 +54,9 @@ bench-ingest: $(VENV_OK)
 bench: $(VENV_OK)
 	$(PY) -m bench.run
 
-load: $(VENV_OK)
-	$(PY) -m bench.load --sessions 20 --seconds 120
+# Two app.py workers on one Chroma server and a throw-away PostgreSQL (Debian's, hence the postgres target).
+load: $(VENV_OK) postgres
+	$(PY) -m bench.load --sessions 20 --seconds 120 --workers 2
 
 # The README's pictures: the browser tests save every state they check under artifacts/screenshots/ (ignored by
 # git); this copies the answer at both widths into docs/. Tests never write into docs/ themselves.
