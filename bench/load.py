@@ -43,7 +43,7 @@ from bot.search.index import REVISION_CHECK_SECONDS
 # The helpers that start app.py, Chroma and PostgreSQL for the tests import one another as top-level modules
 # (pytest puts tests/ on sys.path); the benchmark starts the same processes the same way.
 sys.path.insert(0, str(ROOT / "tests"))
-from chroma_helpers import ChromaServer, start_apps_on, start_chroma, stop_chroma  # noqa: E402
+from chroma_helpers import start_apps_on, start_chroma, stop_chroma  # noqa: E402
 from postgres_helpers import start_postgres, stop_postgres  # noqa: E402
 from webapp_helpers import RunningApp, app_env, staff_client, start_app, stop_app  # noqa: E402
 
@@ -150,6 +150,7 @@ class LoadResult:
     errors: list[str] = field(default_factory=list)
     mismatches: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    load_average: tuple[float, ...] = ()  # the machine's, at the start and the end: other engineers' runs show
 
     def add(self, session: "LoadResult") -> None:
         self.answers += session.answers
@@ -338,6 +339,7 @@ def run_load(apps: list[RunningApp], convs: list[Conversation], references: list
     worker i % len(apps); with ``churn``, the staff's uploads and deletes and a probe session on each worker too
     (the last cycle finishes after the deadline, its probes watching until it has)."""
     result, lock, stop = LoadResult(sessions, len(apps)), threading.Lock(), threading.Event()
+    load_at_start = os.getloadavg()[0]
     started = time.monotonic()
     deadline = started + seconds
 
@@ -347,12 +349,14 @@ def run_load(apps: list[RunningApp], convs: list[Conversation], references: list
     clients = [thread(run_session, apps[worker_of(n, len(apps))].url, worker_of(n, len(apps)), n, convs, references,
                       deadline, result, lock) for n in range(sessions)]
     staff = [thread(run_staff, apps, deadline, result, lock)] if churn else []
-    probes = [thread(run_probe, app.url, worker, stop, result, lock) for worker, app in enumerate(apps)] if churn else []
+    probes = [thread(run_probe, app.url, worker, stop, result, lock)
+              for worker, app in enumerate(apps)] if churn else []
     for t in clients + staff + probes:
         t.start()
     for t in clients:
         t.join()
     result.seconds = time.monotonic() - started
+    result.load_average = (load_at_start, os.getloadavg()[0])
     for t in staff:
         t.join()
     stop.set()
@@ -404,8 +408,16 @@ def check_audit(settings: Settings, changes: list[StaffChange]) -> list[str]:
                       + [("delete", f"uploads/{c.filename}") for c in changes if c.deleted is not None])
     if recorded == expected:
         return []
+    missing, unexpected = sorted(set(expected) - set(recorded)), sorted(set(recorded) - set(expected))
     return [f"audit log holds {len(recorded)} upload/delete records for {len(expected)} acknowledged; "
-            f"missing {sorted(set(expected) - set(recorded))[:5]}, unexpected {sorted(set(recorded) - set(expected))[:5]}"]
+            f"missing {missing[:5]}, unexpected {unexpected[:5]}"]
+
+
+def unused_folders(apps: list[RunningApp]) -> list[str]:
+    """A worker on a Chroma server keeps no index of its own, one on PostgreSQL no data files."""
+    return [f"{folder} was written" for app in apps
+            for folder, shared in ((app.settings.index_dir, app.settings.chroma_host),
+                                   (app.settings.data_dir, app.settings.database_url)) if shared and folder.exists()]
 
 
 def server_errors(log: str) -> list[str]:
@@ -435,7 +447,7 @@ def start_shared(workers: int, out: Path, stack: ExitStack) -> tuple[list[Runnin
     folder. Returns the apps, their shared settings and the Chroma server's process."""
     shutil.rmtree(out, ignore_errors=True)
     (out / "postgres").mkdir(parents=True)
-    chroma: ChromaServer = start_chroma(out / "chroma", out / "chroma.log")
+    chroma = start_chroma(out / "chroma", out / "chroma.log")
     stack.callback(stop_chroma, chroma)
     postgres = start_postgres(out / "postgres")
     stack.callback(stop_postgres, postgres)
@@ -444,9 +456,13 @@ def start_shared(workers: int, out: Path, stack: ExitStack) -> tuple[list[Runnin
         knowledge_dir=out / "knowledge", index_dir=out / "index", data_dir=out / "data",
         database_url=postgres.new_database(), llm_base_url=None, llm_model=None, reranker=None)
     with open(out / "ingest.log", "wb") as log:
-        subprocess.run([sys.executable, "-m", "bot", "ingest"], cwd=ROOT, env={**app_env(settings, None), **chroma.env()},
-                       stdout=log, stderr=subprocess.STDOUT, check=True)
-    # Own index and data folders, which must stay unused: the index is the server's, the data PostgreSQL's.
+        ingested = subprocess.run([sys.executable, "-m", "bot", "ingest"], cwd=ROOT, stdout=log,
+                                  stderr=subprocess.STDOUT, env={**app_env(settings, None), **chroma.env()})
+    if ingested.returncode != 0:
+        raise RuntimeError(f"python -m bot ingest exited with {ingested.returncode}:\n"
+                           f"{(out / 'ingest.log').read_text(encoding='utf-8', errors='replace')}")
+    # Own index and data folders, which must stay unused (unused_folders): the index is the server's, the data
+    # PostgreSQL's.
     apps = start_apps_on(chroma, [(settings.with_(index_dir=out / f"worker-{n}" / "index",
                                                   data_dir=out / f"worker-{n}" / "data"), out / f"worker-{n}.log")
                                   for n in range(workers)])
@@ -483,12 +499,14 @@ def report(command: str, started: str, result: LoadResult, conversations_count: 
     seen = propagation(result.observations, result.changes, result.workers)
     shared = result.workers > 1
     session_answers = [o for o in result.observations if o.session.startswith("session")]
+    probe_ms = [(o.received - o.sent) * 1000 for o in result.observations if o.session.startswith("probe")]
     rows = [
         ("workers (app.py processes)", f"{result.workers}, on one Chroma server and one PostgreSQL database" if shared
          else "1, on a local index and SQLite"),
         ("sessions (concurrent gradio_client connections)",
          f"{result.sessions}, session i on worker i mod {result.workers}"),
         ("duration", f"{result.seconds:.1f} s"),
+        ("load average (1 min) at the start / end of the load", " / ".join(f"{a:.1f}" for a in result.load_average)),
         ("conversations available", f"{conversations_count}"),
         ("answers (/ask calls)", f"{result.answers}"),
         ("answers per worker", " / ".join(str(sum(o.worker == w for o in session_answers))
@@ -507,17 +525,20 @@ def report(command: str, started: str, result: LoadResult, conversations_count: 
          f"{percentile(reference_server_ms, 50):.0f} / {percentile(reference_server_ms, 95):.0f} ms"),
         ("CPU time during the load: " + " / ".join(cpu), " / ".join(f"{s:.0f} s" for s in cpu.values())
          + f" (of {psutil.cpu_count() * result.seconds:.0f} core-seconds)"),
-        ("staff uploads / deletes acknowledged",
-         f"{sum(c.uploaded is not None for c in result.changes)} / {sum(c.deleted is not None for c in result.changes)}"),
+        ("staff uploads / deletes acknowledged", f"{sum(c.uploaded is not None for c in result.changes)} / "
+                                                 f"{sum(c.deleted is not None for c in result.changes)}"),
         ("probe answers (the staff's article's question, one session per worker)", f"{result.probe_answers}"),
+        ("  their /ask latency p50 / p95 (part of each time below)",
+         f"{percentile(probe_ms, 50) or 0:.0f} / {percentile(probe_ms, 95) or 0:.0f} ms"),
     ]
-    through = ("through it", "through another") if shared else ("through it",)
+    routes = ((True, "through it"), (False, "through another"))[:1 + shared]
+    via = " / ".join(label for _, label in routes)
     for worker in range(result.workers):
-        rows += [(f"worker {worker}: answering from an upload, p50 / max, uploaded {' / '.join(through)}",
-                  " ; ".join(seconds_range(seen.get((worker, "upload", own))) for own in (True, False)[:len(through)])),
-                 (f"worker {worker}: deleted article last cited after the delete was acknowledged, p50 / max, "
-                  f"deleted {' / '.join(through)}",
-                  " ; ".join(seconds_range(seen.get((worker, "delete", own))) for own in (True, False)[:len(through)]))]
+        for kind, what in (("upload", "answering from an upload, p50 / max, uploaded"),
+                           ("delete", "deleted article last cited after the delete was acknowledged, p50 / max, "
+                                      "deleted")):
+            rows.append((f"worker {worker}: {what} {via}",
+                         " ; ".join(seconds_range(seen.get((worker, kind, own))) for own, _ in routes)))
     rows += [
         ("errors", f"{len(result.errors)}"),
         ("answers that differ from the single-client answer", f"{len(result.mismatches)}"),
@@ -525,8 +546,8 @@ def report(command: str, started: str, result: LoadResult, conversations_count: 
          f"{len(stale)} ({sum(s.asked_after_ack for s in stale)})"),
         ("feedback store / audit log / server log problems", f"{len(problems)}"),
     ]
-    where = ("two app.py workers (Gradio queue, default concurrency 4 each) on one Chroma server and one PostgreSQL "
-             "database, with the seed knowledge ingested into the server" if shared else
+    where = (f"{result.workers} app.py workers (Gradio queue, default concurrency 4 each) on one Chroma server and "
+             "one PostgreSQL database, with the seed knowledge ingested into the server" if shared else
              "app.py (Gradio queue, default concurrency 4) on a scratch copy of the seed index")
     lines = ["# Load test", "",
              f"`{command}` on {started}, {psutil.cpu_count()} CPU cores shared with other engineers' runs; "
@@ -588,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
         before = {name: cpu_seconds(group) for name, group in groups.items()}
         result = run_load(apps, convs, references, args.sessions, args.seconds)
         cpu = {name: cpu_seconds(group) - before[name] for name, group in groups.items()}
-        problems = check_feedback(settings, result) + check_audit(settings, result.changes)
+        problems = check_feedback(settings, result) + check_audit(settings, result.changes) + unused_folders(apps)
         # Up to here: stopping a worker cancels the clients' open event streams, which the staff login's
         # middleware logs as tracebacks; that is shutdown, not the load.
         logs = [app.log() for app in apps]

@@ -8,8 +8,8 @@ import pytest
 from conftest import copy_index
 from webapp_helpers import start_app, stop_app
 
-from bench.load import (Observation, StaffChange, check_audit, check_feedback, cited_after_delete, conversations,
-                        propagation, reference_answers, run_load, server_errors, worker_of)
+from bench.load import (LoadResult, Observation, StaffChange, check_audit, check_feedback, cited_after_delete,
+                        conversations, propagation, reference_answers, report, run_load, server_errors, worker_of)
 
 SESSIONS = 6
 SECONDS = 20
@@ -83,3 +83,27 @@ def test_propagation_is_measured_per_worker_and_by_where_the_change_went_through
 
     assert times == {(0, "upload", True): [0.25], (1, "upload", False): [2.0],
                      (0, "delete", False): [1.5], (1, "delete", True): [0.0]}
+
+
+def test_the_report_shows_each_workers_propagation_and_every_stale_answer():
+    change = StaffChange(0, upload_worker=0, delete_worker=1, uploaded=10.0, deleted=20.0)
+    result = LoadResult(sessions=2, workers=2, answers=2, answers_per_session=[1, 1], latencies_ms=[900.0, 1100.0],
+                        server_ms=[300.0, 500.0], seconds=30.0, load_average=(2.0, 3.5), changes=[change],
+                        probe_answers=2,
+                        observations=[seen(0, 9.75, 10.25, change.article_id), seen(1, 11.0, 12.0, change.article_id),
+                                      seen(0, 20.5, 21.5, change.article_id),
+                                      Observation(1, "session 1", 1.0, 2.0, frozenset())])
+    references = [[{"timings_ms": {"total": 40.0}}]]
+
+    text = report("python -m bench.load", "2026-01-01 00:00", result, 1, references, [90.0], {"app.py workers": 10.0},
+                  [])
+
+    assert "| answers per worker | 0 / 1 |" in text
+    assert "| staff uploads / deletes acknowledged | 1 / 1 |" in text
+    assert ("| worker 0: answering from an upload, p50 / max, uploaded through it / through another "
+            "| 0.2 / 0.2 s ; — |") in text
+    assert ("| worker 0: deleted article last cited after the delete was acknowledged, p50 / max, deleted through it "
+            "/ through another | — ; 1.5 / 1.5 s |") in text
+    assert "| answers citing a deleted article received after its delete was acknowledged (of them asked after it) " \
+           "| 1 (1) |" in text
+    assert text.endswith(f"- {cited_after_delete(result.observations, [change])[0].describe()}\n")
