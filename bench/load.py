@@ -504,7 +504,7 @@ def report(command: str, started: str, result: LoadResult, conversations_count: 
         ("workers (app.py processes)", f"{result.workers}, on one Chroma server and one PostgreSQL database" if shared
          else "1, on a local index and SQLite"),
         ("sessions (concurrent gradio_client connections)",
-         f"{result.sessions}, session i on worker i mod {result.workers}"),
+         f"{result.sessions}" + (f", session i on worker i mod {result.workers}" if shared else "")),
         ("duration", f"{result.seconds:.1f} s"),
         ("load average (1 min) at the start / end of the load", " / ".join(f"{a:.1f}" for a in result.load_average)),
         ("conversations available", f"{conversations_count}"),
@@ -555,9 +555,10 @@ def report(command: str, started: str, result: LoadResult, conversations_count: 
              "how the machine was split, so the throughput and latency under load are those of servers and clients "
              "together.", "",
              "Beside the sessions, a member of staff uploads an article through one worker, waits until every worker "
-             "answers from it and deletes it through the next one, over and over; a probe session on each worker asks "
-             "about it throughout. The times of an upload or delete reaching a worker are measured on the client, from "
-             "the acknowledgement to the answer received, so they include that answer's own round trip.", "",
+             "answers from it and deletes it through the next one (with one worker, the same), over and over; a probe "
+             "session on each worker asks about it throughout. The times of an upload or delete reaching a worker are "
+             "measured on the client, from the acknowledgement to the answer received, so they include that answer's "
+             "own round trip.", "",
              "| metric | value |", "|---|---:|", *[f"| {name} | {value} |" for name, value in rows]]
     details = result.errors + result.mismatches + problems
     if details:
@@ -602,7 +603,7 @@ def main(argv: list[str] | None = None) -> int:
         convs = conversations()
         print(f"reference answers for {len(convs)} conversations, one client", flush=True)
         references, reference_ms = reference_answers(apps[0].url, convs)
-        print(f"{args.sessions} sessions on {args.workers} workers for {args.seconds:.0f} s", flush=True)
+        print(f"{args.sessions} sessions, {args.workers} app.py worker(s), {args.seconds:.0f} s", flush=True)
         workers, clients = [psutil.Process(app.process.pid) for app in apps], [psutil.Process()]
         groups = {"app.py workers": workers, **({"Chroma server": servers} if servers else {}),
                   "the client sessions (this process)": clients}
