@@ -122,7 +122,7 @@ class KnowledgeIndex:
         waits for it; queries meanwhile go on with the table they have. Otherwise a change seen (here or in
         another process, checked every REVISION_CHECK_SECONDS) is loaded by a background thread and swapped in
         whole. Only the first load, with no table to answer from, waits: for the newest saved table if there
-        is one (a stale one answers while the current one is built), else for a build."""
+        is one (checked against the collection in the background, and reloaded if it lags), else for a build."""
         if force:
             self._reload()
         elif self._table is None:
@@ -134,30 +134,23 @@ class KnowledgeIndex:
             if self._behind or self.revision() != self._table.key.revision:
                 self._reload_in_background()
 
-    def _key(self, revision: int) -> TableKey:
-        return TableKey(str(self.collection.id), revision, self.segmenter.fingerprint)
-
-    def _current(self, table: KeywordTable) -> bool:
-        """Whether the table holds exactly the collection's chunks: a revision's table saved while a write was
-        still under way (or was killed midway) does not."""
-        return set(table.chunks) == self._ids()
-
     def _load_first(self) -> None:
-        revision = self.revision()
         table = self._store.newest(str(self.collection.id), self.segmenter)
         if table is None:
             self._reload()
-            return
-        self._behind = table.key.revision != revision or not self._current(table)
-        self._table = table
-        if self._behind:
+        else:
+            self._table, self._behind = table, True
             self._reload_in_background()
 
     def _reload(self) -> None:
         with self._build_lock:
-            key = self._key(self.revision())
-            table = self._store.load(key, self.segmenter)
-            if table is not None and not self._current(table):
+            key = TableKey(str(self.collection.id), self.revision(), self.segmenter.fingerprint)
+            table = self._table if self._table is not None and self._table.key == key else None
+            if table is None:
+                table = self._store.load(key, self.segmenter)
+            # A revision's table saved while a write was still under way (or was killed midway) lacks some of
+            # its chunks or holds removed ones: only the ids tell.
+            if table is not None and set(table.chunks) != self._ids():
                 self._store.discard(key)
                 table = None
             if table is None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import io
 import json
 import logging
@@ -21,13 +22,6 @@ import jieba
 from bot.config import CACHE_DIR
 
 jieba.setLogLevel(60)
-# jieba.posseg builds a module-level tagger over jieba's global dictionary at import, parsing all of dict.txt
-# for its word tags (0.3-0.5 s). That tagger is never used here (each Segmenter has its own), so it is handed
-# an empty file instead.
-jieba.dt.get_dict_file = io.BytesIO
-import jieba.posseg  # noqa: E402
-
-del jieba.dt.get_dict_file
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +139,30 @@ def write_atomically(path: Path, data: bytes) -> None:
 DICTIONARY = Dictionary(Path(jieba.__file__).with_name(jieba.DEFAULT_DICT_NAME), CACHE_DIR)
 
 
-class _Tagger(jieba.posseg.POSTokenizer):
+class _WordTags(dict):
+    """Word tags of jieba.posseg's module-level tagger, looked up in DICTIONARY (own entries, from jieba.add_word
+    with a tag, first)."""
+
+    def get(self, word, default=None):
+        return super().get(word) or DICTIONARY.group(word[:1])[1].get(word, default)
+
+
+def _import_posseg():
+    """jieba.posseg without the 0.3-0.5 s its module-level tagger spends at import parsing all of dict.txt for
+    word tags: it is handed an empty file, then given _WordTags."""
+    jieba.dt.get_dict_file = io.BytesIO
+    try:
+        module = importlib.import_module("jieba.posseg")
+    finally:
+        del jieba.dt.get_dict_file
+    module.dt.word_tag_tab = _WordTags()
+    return module
+
+
+posseg = _import_posseg()
+
+
+class _Tagger(posseg.POSTokenizer):
     """jieba's part-of-speech tagger over a Segmenter's tokenizer, with the word tags it fills as needed
     (POSTokenizer.__init__ would parse dict.txt for them)."""
 
@@ -266,8 +283,10 @@ class KeywordIndex:
 
     @classmethod
     def load(cls, path: Path, ids: list[str], segmenter: Segmenter) -> "KeywordIndex":
-        """What ``save`` wrote, for these ids; ValueError if the files do not fit them."""
-        bm25 = bm25s.BM25.load(path, show_progress=False)
+        """What ``save`` wrote, for these ids; ValueError if the files do not fit them. The score matrix is
+        memory-mapped (worker processes share its pages): saved folders are only ever replaced or removed whole,
+        never rewritten in place, so the mapped file does not change under a reader."""
+        bm25 = bm25s.BM25.load(path, mmap=True, show_progress=False)
         scores = bm25.scores
         if (scores["num_docs"] != len(ids) or len(scores["indptr"]) - 1 > len(bm25.vocab_dict)
                 or not scores["indptr"][-1] == len(scores["data"]) == len(scores["indices"])):

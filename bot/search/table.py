@@ -148,7 +148,7 @@ class TableStore:
         for name, expected in files.items():
             if _digest(path / name) != expected:
                 raise ValueError(f"{name} differs from its manifest entry")
-        table = json.loads((path / CHUNKS).read_text(encoding="utf-8"))
+        table = json.loads((path / CHUNKS).read_bytes())
         ids, rows = table["ids"], table["rows"]
         if len(ids) != len(rows) or len(set(ids)) != len(ids):
             raise ValueError("the chunk table's ids and rows do not match")
