@@ -264,14 +264,14 @@ def timed_ms(fn, *args):
 
 def measure_question(assistant, question: str, history: list) -> dict:
     """The pipeline answer, then the raw baseline and BM25 alone on the very query text the pipeline searched."""
-    from bot.search.keyword import tokenize
-    from bot.text import normalize_query
     from bot.search.retrieval import CANDIDATES
+    from bot.text import normalize_query
 
     answer, pipeline = timed_ms(assistant.ask, question, history)
     index = assistant.index
     query = normalize_query(answer.condensed_query) or normalize_query(question)
-    _, bm25 = timed_ms(lambda: index.keyword.search(tokenize(query), CANDIDATES))
+    # As HybridSearch does: the index's own segmenter (its knowledge folder's words).
+    _, bm25 = timed_ms(lambda: index.keyword.search(index.keyword.segmenter.tokenize(query), CANDIDATES))
     vector, embed = timed_ms(index.embeddings.embed_query, query)
     _, chroma = timed_ms(lambda: index.collection.query(query_embeddings=[vector], n_results=CANDIDATES))
     _, dense_search = timed_ms(index.dense_search, vector, CANDIDATES)

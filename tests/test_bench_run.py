@@ -106,12 +106,15 @@ def test_copied_size_refuses_sources_that_disagree_with_their_knowledge(sources,
     assert not target.index_dir.exists() and not target.knowledge_dir.exists()
 
 
-def test_loaded_pass_times_asks_around_staff_uploads_and_leaves_nothing(fake_scratch_settings, index, library):
+def test_asks_are_timed_quiet_and_around_staff_uploads_which_leave_nothing(fake_scratch_settings, index, library):
     uploads = run.staff_uploads(XINHUA)
     assert len(uploads) == run.UPLOAD_DOCS
     library.add_file(uploads[0][0], uploads[0][1])  # left behind by a killed run: cleaned up first
     questions = run.bench_questions(4)
-    loaded = run.loaded_pass(Assistant(fake_scratch_settings, index=index), library, questions, uploads, rounds=2)
+    assistant = Assistant(fake_scratch_settings, index=index)
+    quiet = run.measure_question(assistant, *questions[0])  # the quiet pass's row, for comparison
+    assert quiet["pipeline"] > 0 and quiet["raw"] == quiet["embed"] + quiet["chroma"]
+    loaded = run.loaded_pass(assistant, library, questions, uploads, rounds=2)
 
     assert len(loaded["rounds"]) >= 2 and all(up > 0 and down > 0 for up, down in loaded["rounds"])
     assert len(loaded["asks"]) >= len(questions)
