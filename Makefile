@@ -4,7 +4,7 @@ VENV_OK := .venv/.installed-stamp
 HOST    ?= 127.0.0.1
 PORT    ?= 7860
 
-.PHONY: run test test-llm index eval eval-cmrc train bench bench-ingest load browser postgres screenshots llm-model clean
+.PHONY: run test test-llm index eval eval-cmrc train bench bench-ingest bench-llm load browser postgres screenshots llm-model clean
 
 $(VENV_OK): pyproject.toml
 	python3 -m venv .venv
@@ -73,6 +73,11 @@ llm-model: $(VENV_OK)
 # The LLM path with the real model (minutes; not part of make test, so CI does not fetch 1.1 GB every run).
 test-llm: llm-model
 	$(PY) -m pytest -q -s -m llm tests/test_llm_real.py
+
+# The LLM path against the extractive default and the three refusal policies (bench/llm-results.md; about 30 min:
+# the seed sets and the scale dev part, whose index `make eval` builds).
+bench-llm: llm-model
+	$(PY) -m bench.llm
 
 clean:
 	rm -rf .index .data eval/out bench/out

@@ -33,6 +33,8 @@ def _parse(name: str, kind: type, raw: str):
 NEWS_SAMPLE = Path(_env("NEWS_SAMPLE") or ROOT.parent / "shared" / "corpora" / "xinhua-news-sample")
 # CMRC 2018 (SQuAD-style JSON), the source of the CMRC question set: read from here, never copied into the repo.
 CMRC2018 = Path(_env("CMRC2018") or ROOT.parent / "shared" / "corpora" / "cmrc2018")
+# Files made once per machine to start faster (jieba's dictionary regrouped by first character).
+CACHE_DIR = Path(_env("CACHE_DIR") or Path.home() / ".cache" / "weidong-bot")
 # Who decides to refuse on the LLM path (bot/answer/policy.py).
 LLM_REFUSAL_POLICIES = ("extractive", "veto", "llm")
 CHOICES = {"llm_refusal": LLM_REFUSAL_POLICIES}
