@@ -1,6 +1,7 @@
 """Load test: concurrent client sessions against the real web app, loopback only. By default two app.py workers
 share one Chroma server (the index) and one PostgreSQL database (feedback, audit log, trash), as README
-"Several workers" deploys them; ``--workers 1`` runs one app.py on a scratch copy of the local seed index.
+"Several workers" deploys them; ``--workers 1`` runs one app.py on a local index. Either way the seed knowledge
+is copied to a scratch folder and indexed there first by ``python -m bot ingest``.
 
 Each session is its own gradio_client connection, sticky to worker ``session % workers`` (as behind a sticky load
 balancer), that runs conversations from eval/questions.jsonl: questions, follow-ups that send the earlier turns as
@@ -32,8 +33,8 @@ from pathlib import Path
 
 import psutil
 
-from bench.ingest import DEFAULT_CORPUS, SEED_KNOWLEDGE
-from bench.run import DEFAULT_OUT, QUESTION_FILES, Size, ensure
+from bench.ingest import SEED_KNOWLEDGE
+from bench.run import DEFAULT_OUT, QUESTION_FILES
 from bot.config import ROOT, Settings
 from bot.evaluation.evaluate import percentile
 from bot.interfaces.audit import MAX_LIST, AuditLog
@@ -414,10 +415,9 @@ def check_audit(settings: Settings, changes: list[StaffChange]) -> list[str]:
 
 
 def unused_folders(apps: list[RunningApp]) -> list[str]:
-    """A worker on a Chroma server keeps no index of its own, one on PostgreSQL no data files."""
-    return [f"{folder} was written" for app in apps
-            for folder, shared in ((app.settings.index_dir, app.settings.chroma_host),
-                                   (app.settings.data_dir, app.settings.database_url)) if shared and folder.exists()]
+    """A worker on PostgreSQL keeps no data files of its own (README "Several workers")."""
+    return [f"{app.settings.data_dir} was written" for app in apps
+            if app.settings.database_url and app.settings.data_dir.exists()]
 
 
 def server_errors(log: str) -> list[str]:
@@ -425,44 +425,48 @@ def server_errors(log: str) -> list[str]:
 
 
 def scratch_settings(out: Path) -> Settings:
-    """A private copy of the seed index (bench.run's, built if missing) and knowledge, with an empty data folder."""
-    seed = Size("seed", "seed", "seed", 0, DEFAULT_OUT)
-    ensure([seed], 0, DEFAULT_CORPUS)
+    """Knowledge, index and data folders under ``out`` (emptied), the default extractive path."""
     shutil.rmtree(out, ignore_errors=True)
-    shutil.copytree(seed.index, out / "index")
-    shutil.copytree(SEED_KNOWLEDGE, out / "knowledge")
-    return seed.settings().with_(index_dir=out / "index", knowledge_dir=out / "knowledge", data_dir=out / "data")
+    out.mkdir(parents=True)
+    return Settings.from_env().with_(knowledge_dir=out / "knowledge", index_dir=out / "index", data_dir=out / "data",
+                                     chroma_host=None, database_url=None, llm_base_url=None, llm_model=None,
+                                     reranker=None)
+
+
+def ingest_seed(settings: Settings, env: dict[str, str], log_path: Path) -> None:
+    """A copy of the seed knowledge in the settings' folder, indexed by ``python -m bot ingest`` as an operator
+    would (into a Chroma server when ``env`` names one)."""
+    shutil.copytree(SEED_KNOWLEDGE, settings.knowledge_dir)
+    with open(log_path, "wb") as log:
+        ingested = subprocess.run([sys.executable, "-m", "bot", "ingest"], cwd=ROOT, stdout=log,
+                                  stderr=subprocess.STDOUT, env=env)
+    if ingested.returncode != 0:
+        raise RuntimeError(f"python -m bot ingest exited with {ingested.returncode}:\n"
+                           f"{log_path.read_text(encoding='utf-8', errors='replace')}")
 
 
 def start_one(out: Path, stack: ExitStack) -> tuple[list[RunningApp], Settings, list[psutil.Process]]:
+    """One app.py on a local index and SQLite files."""
     settings = scratch_settings(out)
+    ingest_seed(settings, app_env(settings, None), out / "ingest.log")
     app = start_app(settings, out / "app.log")
     stack.callback(stop_app, app)
     return [app], settings, []
 
 
 def start_shared(workers: int, out: Path, stack: ExitStack) -> tuple[list[RunningApp], Settings, list[psutil.Process]]:
-    """A Chroma server and a PostgreSQL server, the seed knowledge ingested into the first by ``python -m bot
-    ingest`` (as README "Several workers" does), and ``workers`` app.py processes on both sharing one knowledge
-    folder. Returns the apps, their shared settings and the Chroma server's process."""
-    shutil.rmtree(out, ignore_errors=True)
-    (out / "postgres").mkdir(parents=True)
+    """A Chroma server and a PostgreSQL server, the seed knowledge ingested into the first (as README "Several
+    workers" does), and ``workers`` app.py processes on both sharing one knowledge folder. Returns the apps,
+    their shared settings and the Chroma server's process."""
+    base = scratch_settings(out)
+    (out / "postgres").mkdir()
     chroma = start_chroma(out / "chroma", out / "chroma.log")
     stack.callback(stop_chroma, chroma)
     postgres = start_postgres(out / "postgres")
     stack.callback(stop_postgres, postgres)
-    shutil.copytree(SEED_KNOWLEDGE, out / "knowledge")
-    settings = chroma.settings(Settings.from_env()).with_(
-        knowledge_dir=out / "knowledge", index_dir=out / "index", data_dir=out / "data",
-        database_url=postgres.new_database(), llm_base_url=None, llm_model=None, reranker=None)
-    with open(out / "ingest.log", "wb") as log:
-        ingested = subprocess.run([sys.executable, "-m", "bot", "ingest"], cwd=ROOT, stdout=log,
-                                  stderr=subprocess.STDOUT, env={**app_env(settings, None), **chroma.env()})
-    if ingested.returncode != 0:
-        raise RuntimeError(f"python -m bot ingest exited with {ingested.returncode}:\n"
-                           f"{(out / 'ingest.log').read_text(encoding='utf-8', errors='replace')}")
-    # Own index and data folders, which must stay unused (unused_folders): the index is the server's, the data
-    # PostgreSQL's.
+    settings = chroma.settings(base).with_(database_url=postgres.new_database())
+    ingest_seed(settings, {**app_env(settings, None), **chroma.env()}, out / "ingest.log")
+    # Own index folders (each host's copy of the keyword table) and data folders (unused: see unused_folders).
     apps = start_apps_on(chroma, [(settings.with_(index_dir=out / f"worker-{n}" / "index",
                                                   data_dir=out / f"worker-{n}" / "data"), out / f"worker-{n}.log")
                                   for n in range(workers)])
@@ -548,7 +552,7 @@ def report(command: str, started: str, result: LoadResult, conversations_count: 
     ]
     where = (f"{result.workers} app.py workers (Gradio queue, default concurrency 4 each) on one Chroma server and "
              "one PostgreSQL database, with the seed knowledge ingested into the server" if shared else
-             "app.py (Gradio queue, default concurrency 4) on a scratch copy of the seed index")
+             "app.py (Gradio queue, default concurrency 4) on a local index of the seed knowledge")
     lines = ["# Load test", "",
              f"`{command}` on {started}, {psutil.cpu_count()} CPU cores shared with other engineers' runs; "
              f"{where}, loopback only. The client sessions run on the same cores as the servers: the CPU row shows "
