@@ -13,6 +13,7 @@ import pytest
 from chromadb.api.models.Collection import Collection
 
 import bot.search.index
+from bot.knowledge.articles import KnowledgeLoad, parse_article
 from bot.search.index import KnowledgeIndex
 from bot.search.keyword import DICTIONARY, Dictionary, Segmenter, posseg
 from bot.search.retrieval import CANDIDATES, HybridSearch
@@ -225,6 +226,21 @@ def test_a_deleted_article_is_never_returned_after_delete_returns(fake_scratch_s
     after = [ids for started, ids in results if started > returned]
     assert any(DIBAO_ARTICLE in ids for ids in before)
     assert after and not any(DIBAO_ARTICLE in ids for ids in after)
+
+
+def test_an_article_another_process_added_is_found_before_this_one_reloads(fake_scratch_settings, monkeypatch):
+    monkeypatch.setattr(bot.search.index, "REVISION_CHECK_SECONDS", 3600.0)
+    reader = KnowledgeIndex.open(fake_scratch_settings)
+    settled(reader)
+    text = ("---\nid: 20991231-01\ntitle: 卫东区青少年宫天文台开放\ndate: '2099-12-31'\nkind: news\n---\n"
+            "卫东区青少年宫天文台全年接待观星的青少年5123人次。\n")
+    article = parse_article(text, "articles/20991231-01.md")
+    KnowledgeIndex.open(fake_scratch_settings).sync(KnowledgeLoad([article]), progress=False,
+                                                    paths={"articles/20991231-01.md"})
+    assert not any(c.article_id == "20991231-01" for c in reader.chunks())  # its table has not reloaded
+    passages = HybridSearch(reader)("青少年宫天文台接待了多少人次？", k=CANDIDATES).passages
+    [found] = [p for p in passages if p.chunk.article_id == "20991231-01"]
+    assert "5123人次" in found.chunk.text and found.chunk.title == "卫东区青少年宫天文台开放"
 
 
 def test_a_revision_seen_from_another_process_is_loaded_in_the_background(fake_scratch_settings, monkeypatch):

@@ -193,6 +193,15 @@ class KnowledgeIndex:
             return set()
         return set(self.collection.get(ids=chunk_ids, include=[])["ids"])
 
+    def fetch(self, chunk_ids: list[str]) -> dict[str, Chunk]:
+        """These chunks as the collection holds them now, for hits the keyword table does not know yet (added
+        since it was built, here or by another process)."""
+        if not chunk_ids:
+            return {}
+        got = self.collection.get(ids=chunk_ids, include=["documents", "metadatas"])
+        return {chunk_id: Chunk.from_record(chunk_id, document, meta)
+                for chunk_id, document, meta in zip(got["ids"], got["documents"], got["metadatas"])}
+
     def count(self) -> int:
         return self.collection.count()
 

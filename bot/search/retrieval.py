@@ -80,11 +80,14 @@ class HybridSearch:
         # The keyword table can lag the collection (its rebuild runs in the background; another process may
         # have deleted an article since): dense hits come from the collection, keyword-only hits are checked
         # against it, so a chunk deleted before this question is never returned.
+        # Dense hits the table does not know yet (added since it was built) are read from the collection, so
+        # an upload is answerable from every process at once, not only after each one's reload.
         live = set(dense_of) | self.index.existing([chunk_id for chunk_id in keyword_of if chunk_id not in dense_of])
+        added = self.index.fetch([chunk_id for chunk_id in dense_of if chunk_id not in table.chunks])
         passages = []
         for chunk_id, score in fuse(dense_hits, keyword_hits, self.dense_weight, self.keyword_weight):
-            chunk = table.chunks.get(chunk_id)
-            if chunk is not None and chunk_id in live:  # not in the table: added since it was built
+            chunk = table.chunks.get(chunk_id) or added.get(chunk_id)
+            if chunk is not None and chunk_id in live:
                 passages.append(Passage(chunk, score, dense_of.get(chunk_id), keyword_of.get(chunk_id)))
         retrieved = time.perf_counter()
         if self.reranker and passages:
