@@ -96,7 +96,7 @@ class Settings:
     def ingest_worker_count(self) -> int:
         if self.ingest_workers:
             return self.ingest_workers
-        # The CPUs this process may use (a container or taskset may allow fewer than the machine has).
+        # The CPUs this process may run on: taskset or a container's cpuset may allow fewer than the machine has.
         return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
     @property

@@ -175,8 +175,8 @@ class KnowledgeIndex:
         if to_add or to_remove or stale:
             # Bumped before writing too: if this run is killed midway, other processes still reload.
             self._bump_revision()
-        with tqdm(total=len(to_add), desc="embedding chunks", unit="chunk", disable=not progress or not to_add) as bar, \
-                closing(self._embedded(to_add)) as embedded:
+        bar = tqdm(total=len(to_add), desc="embedding chunks", unit="chunk", disable=not progress or not to_add)
+        with bar, closing(self._embedded(to_add)) as embedded:
             for batch, vectors in embedded:
                 self._write(batch, vectors)
                 bar.update(len(batch))
