@@ -180,6 +180,7 @@ class Pipeline:
         self.index = KnowledgeIndex(settings, embeddings)
         self.chunks = self.articles = self.added_rss = 0
         self.seconds = self.wall = self.others = 0.0
+        self.rounds: list[dict] = []
 
     def sync(self, label: str) -> None:
         print(f"{label}: {self.name}", flush=True)
@@ -192,9 +193,11 @@ class Pipeline:
         print(summary.line(), flush=True)
         if load.errors:
             raise SystemExit("knowledge files failed to load:\n" + "\n".join(str(e) for e in load.errors))
+        seconds = wall - ((self.raw.raw_seconds - raw_before) if self.raw else 0.0)
+        self.rounds.append({"chunks": summary.added, "pipeline": seconds, "others_cores": others.cores})
         self.chunks += summary.added
         self.articles = summary.articles
-        self.seconds += wall - ((self.raw.raw_seconds - raw_before) if self.raw else 0.0)
+        self.seconds += seconds
         self.wall += wall
         self.others += others.cores * wall
         self.added_rss = max(self.added_rss, peak.peak - rss_before)
@@ -202,7 +205,7 @@ class Pipeline:
     def figures(self) -> dict:
         figures = {"name": self.name, "workers": self.workers, "pool": self.pool, "articles": self.articles,
                    "chunks": self.chunks, "pipeline": self.seconds, "added_rss": self.added_rss,
-                   "others_cores": self.others / self.wall}
+                   "others_cores": self.others / self.wall, "rounds": self.rounds}
         if self.raw:
             figures.update(raw=self.raw.raw_seconds, raw_texts=self.raw.texts, raw_rss=self.raw.model_rss)
         return figures
@@ -250,7 +253,19 @@ def table(result: dict) -> str:
     verdicts += [f"{r['name']}: {chunks / r['pipeline'] / one_rate:.2f}x one worker "
                  f"({'meets' if chunks / r['pipeline'] / one_rate >= TARGET_SPEEDUP else 'below'} target "
                  f"{TARGET_SPEEDUP}x on idle cores)" for r in more if r["workers"] == 2]
-    return "\n".join(lines) + "\n\n" + "\n".join(f"- {v}" for v in verdicts)
+    return "\n".join(lines) + "\n\n" + "\n".join(f"- {v}" for v in verdicts) + "\n\n" + by_round(result["runs"])
+
+
+def by_round(runs: list[dict]) -> str:
+    """Each round's chunks/s, with the cores other processes used meanwhile: the rounds with idle cores show
+    what the workers gain there."""
+    lines = ["| round, chunks | " + " | ".join(f"{r['name']}: chunks/s (cores busy elsewhere)" for r in runs) + " |",
+             "|---|" + "---:|" * len(runs)]
+    for i, first in enumerate(runs[0]["rounds"]):
+        cells = [f"{r['rounds'][i]['chunks'] / r['rounds'][i]['pipeline']:.2f} ({r['rounds'][i]['others_cores']:.2f})"
+                 for r in runs]
+        lines.append(f"| {i + 1}, {first['chunks']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def describe(result: dict) -> str:
