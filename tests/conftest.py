@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -44,6 +46,23 @@ def build_index(settings: Settings):
     index = KnowledgeIndex.open(settings)
     index.sync(load_knowledge(settings.knowledge_dir), progress=False)
     return index
+
+
+def survivors(processes: list[psutil.Process], seconds: float) -> list[psutil.Process]:
+    """Those of ``processes`` still running after up to ``seconds`` (a zombie, dead but not yet reaped by
+    whoever adopted it, counts as ended)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        alive = []
+        for process in processes:
+            try:
+                if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(process)
+            except psutil.NoSuchProcess:
+                pass
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.1)
 
 
 @pytest.fixture(scope="session")

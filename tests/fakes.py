@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
+import time
 import unicodedata
+from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
 
@@ -49,3 +52,33 @@ class HashEmbeddings(Embeddings):
 
 
 BACKENDS[HASH_SPEC] = lambda name, threads: HashEmbeddings()
+
+
+class FaultyEmbeddings(HashEmbeddings):
+    """Hash embeddings that fail on a batch holding ``mark``: raising, as a model does on input it cannot take,
+    or (``die``) ending the process, as an out-of-memory kill would; only a worker process may do that."""
+
+    def __init__(self, mark: str, die: bool = False):
+        super().__init__()
+        self.mark, self.die = mark, die
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        if any(self.mark in t for t in texts):
+            if self.die:
+                os._exit(3)
+            raise ValueError(f"cannot embed a text holding {self.mark!r}")
+        return super().embed_documents(texts)
+
+
+class StuckEmbeddings(HashEmbeddings):
+    """Hash embeddings that first leave a file named by the process id in ``folder``, then take ``seconds``:
+    a worker seen busy from outside."""
+
+    def __init__(self, folder: Path, seconds: float):
+        super().__init__()
+        self.folder, self.seconds = folder, seconds
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        (self.folder / str(os.getpid())).touch()
+        time.sleep(self.seconds)
+        return super().embed_documents(texts)

@@ -146,7 +146,7 @@ def test_report_has_the_copied_size_and_its_targets(tmp_path):
                summary_of(copies, articles=7000, chunks=300, added=0, seconds=2.0, embed_seconds=0.0, raw_texts=0,
                           raw_seconds=0.0, cmrc_articles=291, copied_articles=2838, copied_chunks=19_000,
                           copy_seconds=60.0, chunks_requested=300)]
-    text = run.report(results, "python -m bench.run", "2026-11-27 10:00", (1.0, 2.0))
+    text = run.report(results, None, "python -m bench.run", "2026-11-27 10:00", (1.0, 2.0))
     assert "| 3860 + 291 CMRC + 2,838 copies + 11 |" in text
     assert "0 in 2 s (CMRC) + 19,000 copied, not embedded, in 60 s" in text
     assert "| copied, not embedded |" in text

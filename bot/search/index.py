@@ -10,7 +10,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
+from itertools import chain, islice
 
 import chromadb
 from chromadb.config import Settings as ChromaSettings
@@ -19,11 +22,12 @@ from tqdm import tqdm
 
 from bot.knowledge.chunking import Chunk, chunk_article
 from bot.config import Settings
-from bot.search.embeddings import Embeddings, describe, load_embeddings
+from bot.search.embeddings import BATCH_SIZE, Embeddings, describe, load_embeddings
 from bot.search.keyword import KeywordIndex, segmenter_for
 from bot.search.table import KeywordTable, TableKey, TableStore
 from bot.knowledge.articles import KnowledgeLoad
 from bot.knowledge.lexicon import Lexicon
+from bot.search.pool import embed_in_workers, worker_copy
 
 WRITE_BATCH = 64
 READ_BATCH = 5000
@@ -239,10 +243,11 @@ class KnowledgeIndex:
         if to_add or to_remove or stale:
             # Bumped before writing too: if this run is killed midway, other processes still reload.
             self._bump_revision()
-        with tqdm(total=len(to_add), desc="embedding chunks", unit="chunk", disable=not progress or not to_add) as bar:
-            for i in range(0, len(to_add), WRITE_BATCH):
-                self._write(to_add[i:i + WRITE_BATCH])
-                bar.update(min(WRITE_BATCH, len(to_add) - i))
+        bar = tqdm(total=len(to_add), desc="embedding chunks", unit="chunk", disable=not progress or not to_add)
+        with bar, closing(self._embedded(to_add)) as embedded:
+            for batch, vectors in embedded:
+                self._write(batch, vectors)
+                bar.update(len(batch))
         for i in range(0, len(to_remove), READ_BATCH):
             self.collection.delete(ids=to_remove[i:i + READ_BATCH])
         # Chunks tokenized with other lexicon words get their tokens again (no embedding needed), so that
@@ -257,9 +262,25 @@ class KnowledgeIndex:
                              unchanged=len(wanted) - len(to_add), failed_files=len(protected),
                              seconds=time.perf_counter() - started)
 
-    def _write(self, chunks: list[Chunk]) -> None:
-        texts = [c.indexed_text for c in chunks]
-        vectors = self.embeddings.embed_documents(texts)
+    def _embedded(self, chunks: list[Chunk]) -> Iterator[tuple[list[Chunk], list[list[float]]]]:
+        """Write batches with their vectors: embedded here, or by worker processes (threads) that embed the next
+        batch while this process writes one. Workers pay only beyond one write batch: starting them costs
+        seconds (imports, loading the model), as much as embedding a few dozen chunks."""
+        batches = [chunks[i:i + WRITE_BATCH] for i in range(0, len(chunks), WRITE_BATCH)]
+        workers = self.settings.ingest_worker_count
+        model = worker_copy(self.embeddings) if workers > 1 and len(batches) > 1 else None
+        if model is None:
+            for batch in batches:
+                yield batch, self.embeddings.embed_documents([c.indexed_text for c in batch])
+            return
+        # Slices of one model batch each, so that the workers share even a short ingest evenly.
+        slices = [[c.indexed_text for c in chunks[i:i + BATCH_SIZE]] for i in range(0, len(chunks), BATCH_SIZE)]
+        with closing(embed_in_workers(model, slices, min(workers, len(slices)), self.settings.ingest_pool)) as sliced:
+            vectors = chain.from_iterable(sliced)
+            for batch in batches:
+                yield batch, list(islice(vectors, len(batch)))
+
+    def _write(self, chunks: list[Chunk], vectors: list[list[float]]) -> None:
         metadatas = [self._metadata(c) for c in chunks]
         # upsert, not add: a re-run after a crash may meet chunks that were already written.
         self.collection.upsert(ids=[c.id for c in chunks], embeddings=vectors, documents=[c.text for c in chunks],
