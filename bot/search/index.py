@@ -166,7 +166,9 @@ class KnowledgeIndex:
 
     def _reload_in_background(self) -> None:
         if self._reloading.acquire(blocking=False):
-            threading.Thread(target=self._background_reload, name="keyword-reload", daemon=True).start()
+            # Not a daemon: a process that exits mid-rebuild waits the few seconds it takes, where a daemon
+            # thread still inside bm25s or Chroma when the interpreter finalises crashed the process (SIGSEGV).
+            threading.Thread(target=self._background_reload, name="keyword-reload").start()
 
     def _background_reload(self) -> None:
         try:
