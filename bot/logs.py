@@ -29,6 +29,7 @@ def configure(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format=FORMAT)
     for handler in logging.getLogger().handlers:
         handler.addFilter(OneLineFilter())
-    # One line per internal HTTP request, and bm25s's own DEBUG level on every keyword-index rebuild, are noise.
-    for noisy in ("httpx", "bm25s"):
+    # One line per internal HTTP request, bm25s's own DEBUG level on every keyword-index rebuild, and Alembic's
+    # lines each time a store opens, are noise.
+    for noisy in ("httpx", "bm25s", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

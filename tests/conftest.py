@@ -142,6 +142,24 @@ def library(fake_scratch_settings, index):
 
 
 @pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    """One PostgreSQL server for the whole run (each test takes a fresh database from it: ``database_url``)."""
+    from postgres_helpers import start_postgres, stop_postgres
+
+    server = start_postgres(tmp_path_factory.mktemp("postgres"))
+    yield server
+    stop_postgres(server)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """BOT_DATABASE_URL for each back end: an SQLite file of the test's own, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'db' / 'bot.sqlite'}"
+    return request.getfixturevalue("postgres").new_database()
+
+
+@pytest.fixture(scope="session")
 def browser_app(seed_settings, seed_index, tmp_path_factory):
     """``app.py`` on a private copy of the seed, shared by the browser test files (each test leaves the knowledge
     answering as it found it): one start-up instead of one per file."""

@@ -1,5 +1,5 @@
-"""AuditLog: what staff did, newest first, in SQLite next to the feedback; bad calls are refused and harm nothing;
-a library change carries what its record needs."""
+"""AuditLog on SQLite and PostgreSQL: what staff did, newest first; bad calls are refused and harm nothing; a
+library change carries what its record needs."""
 from __future__ import annotations
 
 import datetime as dt
@@ -8,8 +8,10 @@ import sqlite3
 import threading
 
 import pytest
+from sqlalchemy import text
 from test_library import LIBRARY_MD
 
+from bot.config import Settings
 from bot.interfaces.audit import ACTIONS, AuditLog, AuditRecord
 from bot.interfaces.library import AUDIT_ACTIONS, KnowledgeLibrary
 from bot.search.index import KnowledgeIndex
@@ -18,8 +20,8 @@ HASH = hashlib.sha256(b"x").hexdigest()
 
 
 @pytest.fixture
-def log(tmp_path) -> AuditLog:
-    return AuditLog(tmp_path / "data" / "audit.sqlite")
+def log(database_url) -> AuditLog:
+    return AuditLog(database_url)
 
 
 def test_records_come_back_newest_first_with_every_field(log):
@@ -31,7 +33,6 @@ def test_records_come_back_newest_first_with_every_field(log):
     assert (records[0].action, records[0].client, records[0].detail) == ("login_failed", "10.0.0.7", "第 3 次")
     stamp = dt.datetime.fromisoformat(records[0].time)
     assert stamp.tzinfo is not None and abs(stamp - dt.datetime.now(dt.timezone.utc)) < dt.timedelta(minutes=1)
-    assert log.journal_mode() == "wal"
 
 
 def test_the_list_is_limited_to_the_newest(log):
@@ -59,10 +60,10 @@ def test_a_bad_call_is_refused_and_stored_records_stay(log, args, problem):
     assert [r.id for r in log.list()] == [kept]
 
 
-def test_the_file_is_shared_safely_by_threads_and_stores(log):
+def test_the_database_is_shared_safely_by_threads_and_stores(log, database_url):
     def write(n: int) -> None:
         for _ in range(20):
-            AuditLog(log.path).record("feedback_export", "", "", f"t{n}")
+            AuditLog(database_url).record("feedback_export", "", "", f"t{n}")
 
     threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
     for t in threads:
@@ -70,21 +71,25 @@ def test_the_file_is_shared_safely_by_threads_and_stores(log):
     for t in threads:
         t.join()
     assert len(log.list(limit=1000)) == 80
-    with sqlite3.connect(log.path) as conn:
-        assert conn.execute("SELECT count(DISTINCT id) FROM audit").fetchone()[0] == 80
+    with log.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(DISTINCT id) FROM audit")).scalar() == 80
 
 
-def test_the_default_file_is_in_the_data_folder(fake_scratch_settings):
-    assert fake_scratch_settings.audit_db == fake_scratch_settings.data_dir / "audit.sqlite"
-    assert AuditLog(fake_scratch_settings.audit_db).list() == []
+def test_the_default_file_is_in_the_data_folder(tmp_path):
+    settings = Settings(data_dir=tmp_path / "data")
+    assert settings.audit_db == tmp_path / "data" / "audit.sqlite"
+    assert AuditLog(settings.audit_db).list() == []
+    with sqlite3.connect(settings.audit_db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_a_library_change_carries_its_record(fake_scratch_settings):
+def test_a_library_change_carries_its_record(fake_scratch_settings, database_url):
     """The web layer records each change from the change alone: action, paths and the hash of the bytes."""
     assert set(AUDIT_ACTIONS.values()) <= set(ACTIONS)
-    library = KnowledgeLibrary(fake_scratch_settings, KnowledgeIndex.open(fake_scratch_settings))
-    log = AuditLog(fake_scratch_settings.audit_db)
-    stored = fake_scratch_settings.knowledge_dir / "uploads" / "hours.md"
+    settings = fake_scratch_settings.with_(database_url=database_url)
+    library = KnowledgeLibrary(settings, KnowledgeIndex.open(settings))
+    log = AuditLog(settings.audit_db)
+    stored = settings.knowledge_dir / "uploads" / "hours.md"
     changes = [library.add_file("hours.md", LIBRARY_MD.encode())]
     written = hashlib.sha256(stored.read_bytes()).hexdigest()
     changes.append(library.add_file("hours.md", LIBRARY_MD.replace("21点", "22点").encode(), replace=True))

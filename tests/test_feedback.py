@@ -1,4 +1,4 @@
-"""FeedbackStore: WAL, round trip, filters, CSV export, concurrent writers."""
+"""FeedbackStore on SQLite and PostgreSQL: round trip, filters, CSV export, concurrent writers; WAL for SQLite."""
 from __future__ import annotations
 
 import csv
@@ -8,8 +8,10 @@ import sqlite3
 import threading
 
 import pytest
+from sqlalchemy import text
 
 from bot.answer.types import Answer, Citation
+from bot.config import Settings
 from bot.interfaces.feedback import CSV_HEADER, FeedbackStore
 
 
@@ -24,18 +26,21 @@ def make_answer(question: str = "卫东区目前有多少低保户？", refused:
 
 def backdate(store: FeedbackStore, feedback_id: int, when: str) -> None:
     """Tests need rows from other days; the store itself always stamps 'now'."""
-    with sqlite3.connect(store.path) as conn:
-        conn.execute("UPDATE feedback SET created_at = ? WHERE id = ?", (when, feedback_id))
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE feedback SET created_at = :when WHERE id = :id"), {"when": when, "id": feedback_id})
 
 
 @pytest.fixture
-def store(tmp_path) -> FeedbackStore:
-    return FeedbackStore(tmp_path / "data" / "feedback.sqlite")
+def store(database_url) -> FeedbackStore:
+    return FeedbackStore(database_url)
 
 
-def test_wal_mode_is_on(store):
-    assert store.journal_mode() == "wal"
-    assert store.path.exists()
+def test_the_default_is_an_sqlite_file_in_wal_mode(tmp_path):
+    settings = Settings(data_dir=tmp_path / "data")
+    FeedbackStore(settings.feedback_db)
+    assert settings.feedback_db == tmp_path / "data" / "feedback.sqlite"
+    with sqlite3.connect(settings.feedback_db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_round_trip_keeps_everything(store):

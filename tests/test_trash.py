@@ -1,6 +1,6 @@
-"""Deleting moves an article's file to the trash (outside the knowledge folder); restoring puts it back and indexes
-it; refusals change nothing; a SIGKILL at any step of either leaves the file in exactly one place once
-``recover`` ran, with the index agreeing."""
+"""Deleting moves an article's file to the trash (in the database, SQLite or PostgreSQL); restoring puts it back
+and indexes it, from any worker; refusals change nothing; a SIGKILL at any step of either leaves the file in
+exactly one place once ``recover`` ran, with the index agreeing; an older version's trash folder is adopted."""
 from __future__ import annotations
 
 import datetime as dt
@@ -17,6 +17,7 @@ from test_library import DIBAO_ARTICLE, LIBRARY_MD, PAGE_TXT, snapshot, top_arti
 
 from bot.config import ROOT, Settings
 from bot.interfaces.library import KnowledgeLibrary, LibraryError
+from bot.interfaces.trash import RESTORING, SETTLED, Trash
 from bot.search.index import KnowledgeIndex
 
 DIBAO_QUESTION = "卫东区目前低保保障对象一共有多少户、多少人？"
@@ -24,13 +25,18 @@ HOURS_ID = "wd-test-library-hours"
 
 
 def state(library: KnowledgeLibrary) -> tuple:
-    """Knowledge files, chunk ids and every file in the trash folder."""
-    trash = library.settings.trash_dir
-    stored = {p.relative_to(trash).as_posix(): p.read_bytes() for p in trash.rglob("*") if p.is_file()}
-    return snapshot(library), stored
+    """Knowledge files, chunk ids and every trash entry with its state and bytes."""
+    trash = Trash(library.settings.trash_db)
+    entries = [(SETTLED, entry) for entry in trash.entries()] + trash.pending()
+    return snapshot(library), [(kind, entry, trash.data(entry)) for kind, entry in entries]
 
 
-def test_a_deleted_article_waits_in_the_trash_and_comes_back(library, index, fake_scratch_settings):
+@pytest.fixture
+def library(fake_scratch_settings, database_url, index) -> KnowledgeLibrary:
+    return KnowledgeLibrary(fake_scratch_settings.with_(database_url=database_url), index)
+
+
+def test_a_deleted_article_waits_in_the_trash_and_comes_back(library, index):
     rel = library.article(DIBAO_ARTICLE).path
     original = (library.root / rel).read_bytes()
     title = library.article(DIBAO_ARTICLE).title
@@ -45,11 +51,7 @@ def test_a_deleted_article_waits_in_the_trash_and_comes_back(library, index, fak
     assert entry.sha256 == hashlib.sha256(original).hexdigest() == deleted.files[0].sha256
     assert dt.datetime.fromisoformat(entry.deleted_at).tzinfo is not None
     assert deleted.audit_action == "delete" and "回收站" in deleted.message()
-    folder = fake_scratch_settings.data_dir / "trash" / entry.entry_id
-    assert json.loads((folder / "manifest.json").read_text(encoding="utf-8")) == {
-        "article_id": DIBAO_ARTICLE, "title": title, "path": rel, "deleted_at": entry.deleted_at,
-        "sha256": entry.sha256}
-    assert (folder / Path(rel).name).read_bytes() == original
+    assert state(library)[1] == [(SETTLED, entry, original)]
 
     restored = library.restore(entry.entry_id)
     assert (library.root / rel).read_bytes() == original
@@ -57,9 +59,33 @@ def test_a_deleted_article_waits_in_the_trash_and_comes_back(library, index, fak
     assert restored.message().startswith("已恢复 1 篇文章") and restored.chunks_added >= 1
     assert restored.files[0].sha256 == entry.sha256 and restored.trash_entry == entry.entry_id
     assert DIBAO_ARTICLE in top_articles(index, DIBAO_QUESTION)
-    assert library.trash() == [] and not list(folder.parent.iterdir())
+    assert library.trash() == [] and state(library)[1] == []
     with pytest.raises(LibraryError, match="回收站里没有"):
         library.restore(entry.entry_id)
+
+
+def test_an_article_deleted_through_one_worker_is_restored_through_another(library, index, tmp_path):
+    """Workers share the knowledge folder, the index and the database, each with a data folder of its own."""
+    other = KnowledgeLibrary(library.settings.with_(data_dir=tmp_path / "other-data"), index)
+    original = (library.root / library.article(DIBAO_ARTICLE).path).read_bytes()
+    deleted = library.delete(DIBAO_ARTICLE)
+    assert [e.entry_id for e in other.trash()] == [deleted.trash_entry]
+    other.restore(deleted.trash_entry)
+    assert (library.root / deleted.files[0].path).read_bytes() == original
+    assert library.trash() == [] and DIBAO_ARTICLE in top_articles(index, DIBAO_QUESTION)
+    with pytest.raises(LibraryError, match="回收站里没有"):
+        library.restore(deleted.trash_entry)
+
+
+def test_an_entry_leaves_a_state_once(library):
+    """Two workers that read the same entry: only the first one's change of state takes effect."""
+    entry_id = library.delete(DIBAO_ARTICLE).trash_entry
+    first, second = Trash(library.settings.trash_db), Trash(library.settings.trash_db)
+    assert first.move(entry_id, SETTLED, RESTORING)
+    assert not second.move(entry_id, SETTLED, RESTORING)
+    assert not second.drop(entry_id, SETTLED)
+    assert first.drop(entry_id, RESTORING) and not second.drop(entry_id, RESTORING)
+    assert state(library)[1] == []
 
 
 def test_the_trash_lists_the_newest_deletion_first(library):
@@ -132,10 +158,41 @@ def test_a_failed_index_write_leaves_delete_and_restore_undone(library, index, m
     assert state(library) == in_trash
 
 
+def old_entry(folder: Path, article_id: str, rel: str, data: bytes) -> str:
+    """A trash entry as versions before the database kept it: a folder with the file and manifest.json."""
+    folder.mkdir(parents=True)
+    (folder / Path(rel).name).write_bytes(data)
+    manifest = {"article_id": article_id, "title": "旧版本删除的文章", "path": rel,
+                "deleted_at": "2024-01-01T08:00:00+08:00", "sha256": hashlib.sha256(data).hexdigest()}
+    (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    return folder.name.strip(".").split(".")[0]
+
+
+def test_an_older_versions_trash_folder_moves_into_the_database(library, index):
+    folder = library.settings.trash_dir
+    rel = library.article(DIBAO_ARTICLE).path
+    original = (library.root / rel).read_bytes()
+    settled = old_entry(folder / "20240101-000000-000000-aaaaaa", HOURS_ID, "uploads/hours.md", LIBRARY_MD.encode())
+    # That version was killed while deleting the low-income article: its file is still in the knowledge folder.
+    deleting = old_entry(folder / ".20240102-000000-000000-bbbbbb.deleting", DIBAO_ARTICLE, rel, original)
+    (folder / ".20240103-000000-000000-cccccc.part").mkdir()  # half written: nothing to keep
+    (folder / "20240104-000000-000000-dddddd").mkdir()  # unreadable: left for someone to look at
+
+    assert library.recover() == [rel]
+    assert [(e.entry_id, e.article_id) for e in library.trash()] == [(deleting, DIBAO_ARTICLE), (settled, HOURS_ID)]
+    assert not (library.root / rel).exists() and DIBAO_ARTICLE not in {c.article_id for c in index.chunks()}
+    assert [p.name for p in folder.iterdir()] == ["20240104-000000-000000-dddddd"]
+    library.restore(deleting)
+    assert (library.root / rel).read_bytes() == original
+    library.restore(settled)
+    assert (library.root / "uploads" / "hours.md").read_text(encoding="utf-8") == LIBRARY_MD
+    assert library.recover() == [] and library.trash() == []
+
+
 # ---- SIGKILL at every step ---------------------------------------------------------------------------------
 
-# The child kills itself just before its Nth change to the knowledge or trash folders (a rename, a removal) or
-# to the index (a sync): every point between two steps of delete-then-restore is reached once.
+# The child kills itself just before its Nth change to the knowledge folder (a rename, a removal), to the index
+# (a sync) or to the trash (a transaction): every point between two steps of delete-then-restore is reached once.
 KILLER = """
 import os, signal, sys
 sys.path.insert(0, sys.argv[3])
@@ -143,9 +200,10 @@ import fakes  # registers the hash embeddings the index was built with
 from bot.config import Settings
 from bot.search.index import KnowledgeIndex
 from bot.interfaces.library import KnowledgeLibrary
+from bot.interfaces.trash import Trash
 
 settings = Settings.from_env()
-watched = (str(settings.knowledge_dir), str(settings.data_dir))
+watched = str(settings.knowledge_dir)
 kill_at, calls = int(sys.argv[1]), 0
 
 def step():
@@ -164,11 +222,16 @@ def watch(name):
 
 for name in ("replace", "rename", "unlink"):
     watch(name)
-real_sync = KnowledgeIndex.sync
-def sync(self, *args, **kwargs):
-    step()
-    return real_sync(self, *args, **kwargs)
-KnowledgeIndex.sync = sync
+def before(cls, name):
+    real = getattr(cls, name)
+    def stepped(self, *args, **kwargs):
+        step()
+        return real(self, *args, **kwargs)
+    setattr(cls, name, stepped)
+
+before(KnowledgeIndex, "sync")
+for name in ("put", "move", "drop"):
+    before(Trash, name)
 
 library = KnowledgeLibrary(settings, KnowledgeIndex.open(settings))
 change = library.delete(sys.argv[2])
@@ -180,7 +243,8 @@ print("done", flush=True)
 def killed_at(settings: Settings, step: int) -> bool:
     """Runs delete-then-restore of the low-income article, killed before ``step``; False when it finished."""
     env = {**os.environ, "BOT_KNOWLEDGE_DIR": str(settings.knowledge_dir), "BOT_INDEX_DIR": str(settings.index_dir),
-           "BOT_DATA_DIR": str(settings.data_dir), "BOT_EMBEDDING": settings.embedding}
+           "BOT_DATA_DIR": str(settings.data_dir), "BOT_EMBEDDING": settings.embedding,
+           "BOT_DATABASE_URL": settings.database_url}
     env.pop("BOT_CHROMA_HOST", None)
     child = subprocess.run([sys.executable, "-c", KILLER, str(step), DIBAO_ARTICLE, str(Path(__file__).parent)],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -191,14 +255,21 @@ def killed_at(settings: Settings, step: int) -> bool:
     return True
 
 
+# Eight kill points: put, sync, unlink, settle (delete); mark, sync, rename, drop (restore); the ninth run finishes.
+# PostgreSQL is killed at one point a state the trash can be left in (the steps between are the same code).
+KILL_STEPS = {"sqlite": range(1, 10), "postgresql": (2, 4, 6, 8)}
+
+
 @pytest.mark.slow
-def test_sigkill_during_delete_or_restore_never_loses_the_file(fake_scratch_settings):
-    settings = fake_scratch_settings
+def test_sigkill_during_delete_or_restore_never_loses_the_file(fake_scratch_settings, database_url):
+    settings = fake_scratch_settings.with_(database_url=database_url)
     rel = "articles/20170731-09.md"
     original = (settings.knowledge_dir / rel).read_bytes()
-    step = 0
-    while killed_at(settings, step := step + 1):
-        assert step < 20, "delete-then-restore never finished"
+    steps = KILL_STEPS[database_url.partition(":")[0]]
+    for step in steps:
+        if not killed_at(settings, step):
+            assert step == 9, f"delete-then-restore finished before kill point {step}"
+            break
         library = KnowledgeLibrary(settings, KnowledgeIndex.open(settings))
         library.recover()
         on_disk = (settings.knowledge_dir / rel).exists()
@@ -208,12 +279,12 @@ def test_sigkill_during_delete_or_restore_never_loses_the_file(fake_scratch_sett
         listed = any(a.id == DIBAO_ARTICLE for a in library.articles())
         assert on_disk == indexed == listed, f"step {step}"
         assert not [p for p in settings.knowledge_dir.rglob(".*")]
-        assert not [p for p in settings.trash_dir.iterdir() if p.name.startswith(".")]
+        assert Trash(settings.trash_db).pending() == [], f"step {step}"
         if on_disk:
             assert (settings.knowledge_dir / rel).read_bytes() == original
         else:
             assert trashed[0].sha256 == hashlib.sha256(original).hexdigest()
             library.restore(trashed[0].entry_id)  # the next run starts where this one did
-    # Eight kill points were reached: put, sync, unlink, settle (delete); mark, sync, rename, drop (restore).
-    assert step == 9
+    else:
+        assert 9 not in steps, "delete-then-restore never finished"
     assert (settings.knowledge_dir / rel).read_bytes() == original

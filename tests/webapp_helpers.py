@@ -47,8 +47,10 @@ def app_env(settings: Settings, password: str | None, rate_limit: int = 0,
            "GRADIO_ANALYTICS_ENABLED": "False", "NO_PROXY": "127.0.0.1,localhost"}
     # The tests exercise the default extractive path against the local index, whatever the caller's shell says.
     for name in ("BOT_LLM_BASE_URL", "BOT_LLM_MODEL", "BOT_CHROMA_HOST", "BOT_RERANKER", "BOT_HOST", "BOT_PORT",
-                 "BOT_STAFF_USER"):
+                 "BOT_STAFF_USER", "BOT_DATABASE_URL"):
         env.pop(name, None)
+    if settings.database_url:
+        env["BOT_DATABASE_URL"] = settings.database_url
     return env
 
 

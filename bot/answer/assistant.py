@@ -6,12 +6,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from bot.answer.types import Answer
+from bot.answer.types import Answer, Citation
 from bot.answer.condense import condense
 from bot.config import Settings
 from bot.answer.extractive import Candidate, answerability, candidates, compose_answer, scores, select
 from bot.answer.glossary import Glossary
 from bot.answer.grounding import Thresholds, assess, refusal
+from bot.answer.policy import consults, settle
 from bot.answer.selection import SelectorModel
 from bot.search.index import KnowledgeIndex
 from bot.text import truncate_question
@@ -52,6 +53,20 @@ class Considered:
     query: str  # what was searched: the condensed question, glossary-expanded
     retrieval: RetrievalResult
     analysis: QuestionAnalysis
+    carried: tuple[str, ...] = ()  # terms a follow-up took from earlier turns
+
+
+@dataclass(frozen=True)
+class Drafts:
+    """What the extractive layer made of a question, before any LLM: ``answer`` is its decision (an answer or a
+    refusal), ``declined`` the refusal to show if a model vetoes, ``focus`` the sentences a model is shown (the
+    citations of the best-ranked ones, even when the decision is to refuse), ``turns`` the history a model needs."""
+    answer: Answer
+    declined: Answer
+    retrieval: RetrievalResult | None
+    focus: list[Citation]
+    turns: list[tuple[str, str]]
+    started: float
 
 
 class Assistant:
@@ -84,39 +99,49 @@ class Assistant:
         retrieval = self.search(query, k=self.settings.top_k)
         analysis = analyze(self.glossary.expand(condensed.question), self.index.keyword, condensed.carried,
                            self.lexicon.home)
-        return Considered(query, retrieval, analysis)
+        return Considered(query, retrieval, analysis, condensed.carried)
 
     def rank(self, considered: Considered) -> list[Candidate]:
         """The candidate sentences, most likely answer first."""
         return candidates(considered.analysis, considered.retrieval.passages, self.index.keyword, self.model)
 
-    def stream(self, question: str, history: History = None) -> Iterator[str | Answer]:
-        """Yields text pieces as they are produced, then the final Answer (whose text is authoritative:
-        citation checks may remove sentences that were streamed)."""
+    def draft(self, question: str, history: History = None) -> Drafts:
+        """Everything before the LLM: the extractive layer's answer or refusal, and what a model would be shown."""
         started = time.perf_counter()
         question, cut = truncate_question(valid_text(question))
         notice = TRUNCATED_NOTICE.format(limit=len(question)) if cut else ""
         turns = conversation(history)
         if BINARY.search(question):
-            answer = Answer(question=question, text=BINARY_REFUSAL, refused=True, grounding="binary input",
-                            timings_ms={"total": (time.perf_counter() - started) * 1000})
-            yield answer.text
-            yield answer
-            return
+            answer = Answer(question=question, text=BINARY_REFUSAL, refused=True, grounding="binary input")
+            return Drafts(answer, answer, None, [], [], started)
         considered = self.consider(question, turns)
         retrieval, analysis = considered.retrieval, considered.analysis
         t0 = time.perf_counter()
         ranked = self.rank(considered)
         verdict = assess(analysis, retrieval.passages, ranked, answerability(self.model, ranked), self.thresholds)
-        if verdict.answerable:
-            answer = replace(compose_answer(question, analysis, select(analysis, ranked), retrieval),
-                             grounding=verdict.reason)
-        else:
-            answer = replace(refusal(question, analysis, verdict, self.lexicon.district), scores=scores(retrieval))
-        answer = replace(answer, condensed_query=considered.query, notice=notice,
-                         timings_ms={**retrieval.timings_ms, "compose": (time.perf_counter() - t0) * 1000})
-        if self.generator is not None and not answer.refused:
-            answer = yield from self.generator.stream(question, turns, retrieval, answer)
+        composed = replace(compose_answer(question, analysis, select(analysis, ranked), retrieval),
+                           grounding=verdict.reason)
+        unanswered = verdict if not verdict.answerable else \
+            replace(verdict, answerable=False, reason="the LLM found no answer it could verify in the passages")
+        declined = replace(refusal(question, analysis, unanswered, self.lexicon.district), scores=scores(retrieval))
+        common = {"condensed_query": considered.query, "notice": notice,
+                  "timings_ms": {**retrieval.timings_ms, "compose": (time.perf_counter() - t0) * 1000}}
+        draft = composed if verdict.answerable else declined
+        # A follow-up's model prompt keeps the turn its subject came from; a question that stands alone, none.
+        needed = turns[-1:] if considered.carried else []
+        return Drafts(replace(draft, **common), replace(declined, **common), retrieval, composed.citations, needed,
+                      started)
+
+    def stream(self, question: str, history: History = None) -> Iterator[str | Answer]:
+        """Yields text pieces as they are produced, then the final Answer (whose text is authoritative:
+        citation checks may remove sentences that were streamed)."""
+        drafts = self.draft(question, history)
+        answer = drafts.answer
+        policy = self.settings.llm_refusal
+        if self.generator is not None and drafts.focus and consults(policy, answer):
+            generation = yield from self.generator.stream(answer.question, drafts.turns, drafts.retrieval, answer,
+                                                          drafts.focus)
+            answer = settle(policy, answer, drafts.declined, generation)
         else:
             yield answer.text
-        yield replace(answer, timings_ms={**answer.timings_ms, "total": (time.perf_counter() - started) * 1000})
+        yield replace(answer, timings_ms={**answer.timings_ms, "total": (time.perf_counter() - drafts.started) * 1000})

@@ -9,15 +9,17 @@ Any failure (timeout, connection, HTTP error, malformed stream) falls back to th
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 import unicodedata
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
+from bot.answer.policy import Generation
 from bot.answer.types import Answer, Citation
 from bot.knowledge.chunking import split_sentences
 from bot.config import Settings
@@ -35,10 +37,6 @@ HISTORY_CHARS = 300  # per message: earlier answers are context, not evidence
 # other articles (tests/test_llm.py::test_threshold_separates_sources_from_other_articles): 0.55 is mid-gap.
 MIN_TERM_SUPPORT = 0.55
 
-UNAVAILABLE_NOTICE = "大模型服务暂时不可用，以下为资料原文摘录。"
-REMOVED_NOTICE = "已删除{n}句无法在引用资料中核实的内容。"
-UNVERIFIED_NOTICE = "大模型的回答无法在引用资料中核实，以下为资料原文摘录。"
-NOT_FOUND_NOTICE = "大模型认为资料中没有直接答案，以下为资料原文摘录。"
 NOT_FOUND_REPLY = "资料中没有相关信息。"
 
 # Fixed for a deployment (only the district is filled in), so an OpenAI-compatible server's prompt cache keeps
@@ -64,6 +62,8 @@ LIST_BULLET = re.compile(r"^\s*(?:\d+[、)）]|\d+\.(?!\d)|[-*•·])\s*")
 THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 NUMBER = re.compile(r"(\d+(?:\.\d+)?)\s*([%万亿])?")
 NOT_FOUND = re.compile(r"资料(?:中|里)?(?:没有|未|并未|没)(?:提到|提及|相关|包含|说明|记载|涉及)")
+# Chinese openings that point at the sentence before (pronouns, "the said …", connectives).
+REFERS_BACK = re.compile(r"\s*(?:该|其|此|这|那|他|她|它|上述|以上|对此|为此|同时|此外|另外|并|也|还|但|而)")
 WORDLESS = re.compile(r"^[\W_]*$")
 # "据2017年7月的报道，": the source's age, asked for by the prompt; its words are no evidence of support.
 SOURCE_AGE = re.compile(r"(?:据|根据|截至|截止)\s*[\d年月、至底]+的?(?:报道|资料|消息|新闻)(?:显示|称)?[，,：:]?")
@@ -72,6 +72,7 @@ SOURCE_AGE = re.compile(r"(?:据|根据|截至|截止)\s*[\d年月、至底]+的
 # ---- prompt -------------------------------------------------------------------------------------------------
 
 Spans = dict[str, list[tuple[int, int]]]  # chunk id -> article offsets of the sentences to show
+Affinity = Callable[[str, list[Passage]], list[float]]  # (claim, passages) -> vector similarity of each
 
 
 def focus_of(citations: list[Citation]) -> Spans:
@@ -83,13 +84,14 @@ def focus_of(citations: list[Citation]) -> Spans:
 
 
 def excerpt(passage: Passage, spans: list[tuple[int, int]]) -> str:
-    """The passage's sentences that overlap ``spans``, with one neighbour on each side (for what "它" or "该局"
-    refers to), in order."""
+    """The passage's sentences that overlap ``spans``, each after the sentence before it when it opens by
+    referring back ("该局", "其中", "他"): every sentence more costs a CPU model a second or two of reading."""
     chunk = passage.chunk
     sentences = split_sentences(chunk.text)
     hit = {i for i, s in enumerate(sentences) for a, b in spans
            if chunk.start + s.start < b and a < chunk.start + s.end}
-    shown = sorted({j for i in hit for j in (i - 1, i, i + 1) if 0 <= j < len(sentences)})
+    shown = sorted(hit | {i - 1 for i in hit
+                          if i > 0 and REFERS_BACK.match(chunk.text[sentences[i].start:sentences[i].end])})
     return "".join(chunk.text[sentences[j].start:sentences[j].end] for j in shown) or chunk.text
 
 
@@ -228,19 +230,28 @@ def citation(n: int, passage: Passage, span: tuple[int, int]) -> Citation:
                     sentence_start=span[0], sentence_end=span[1])
 
 
-def attributed(claim: str, cited: list[int], passages: list[Passage], keyword: KeywordIndex) -> list[int] | None:
+def attributed(claim: str, cited: list[int], passages: list[Passage], keyword: KeywordIndex,
+               affinity: Affinity | None = None, shown: set[int] | None = None) -> list[int] | None:
     """The passages (numbered from 1) a claim rests on: the model's own markers where they all hold, else those
-    of them that do, else the one passage that supports it best; None when no passage does."""
-    marked = [n for n in dict.fromkeys(cited) if 1 <= n <= len(passages)]
+    of them that do, else the one passage that supports it best (term support plus, with ``affinity``, how close
+    its vector is to the claim's); None when no passage does. Only the passages the model was ``shown`` count
+    (all by default): what it writes comes from them, and another retrieved passage that merely shares the
+    words is not its source."""
+    usable = [n for n in range(1, len(passages) + 1) if shown is None or n in shown]
+    marked = [n for n in dict.fromkeys(cited) if n in usable]
     if marked and supported(claim, [passages[n - 1] for n in marked], keyword):
         return marked
     holding = [n for n in marked if supported(claim, [passages[n - 1]], keyword)]
     if holding:
         return holding
+    supporting = [n for n in usable if supported(claim, [passages[n - 1]], keyword)]
+    if len(supporting) < 2:
+        return supporting or None
     terms = claim_terms(claim, keyword)
-    ranked = [(term_support(terms, evidence(p)), -n, n) for n, p in enumerate(passages, start=1)
-              if supported(claim, [p], keyword)]
-    return [max(ranked)[2]] if ranked else None
+    closeness = affinity(claim, [passages[n - 1] for n in supporting]) if affinity else [0.0] * len(supporting)
+    ranked = [(term_support(terms, evidence(passages[n - 1])) + close, -n, n)
+              for n, close in zip(supporting, closeness)]
+    return [max(ranked)[2]]
 
 
 def marked(sentence: str, numbers_: list[int]) -> str:
@@ -250,7 +261,8 @@ def marked(sentence: str, numbers_: list[int]) -> str:
     return body + "".join(f"[{n}]" for n in numbers_) + text[len(body):]
 
 
-def verify(text: str, passages: list[Passage], keyword: KeywordIndex) -> Verification:
+def verify(text: str, passages: list[Passage], keyword: KeywordIndex,
+           affinity: Affinity | None = None, shown: set[int] | None = None) -> Verification:
     """Keep the sentences of ``text`` that passages support; mark, renumber and cite the supporting sentences.
 
     A kept sentence rests on at least one passage (``attributed``): each contains at least MIN_TERM_SUPPORT of
@@ -267,7 +279,7 @@ def verify(text: str, passages: list[Passage], keyword: KeywordIndex) -> Verific
         if not cited and NOT_FOUND.search(claim) and not numbers(claim):
             kept.append(sentence)
             continue
-        sources = attributed(claim, cited, passages, keyword)
+        sources = attributed(claim, cited, passages, keyword, affinity, shown)
         if sources is None:
             removed += 1
             continue
@@ -288,10 +300,6 @@ def verify(text: str, passages: list[Passage], keyword: KeywordIndex) -> Verific
 
 # ---- generation ---------------------------------------------------------------------------------------------
 
-def join_notices(*notices: str) -> str:
-    return " ".join(n for n in notices if n)
-
-
 def with_source_age(text: str, citations: list[Citation]) -> str:
     """Prefix '据2017年7月的报道，' unless the model already named the month of a cited source."""
     months = [m for m in dict.fromkeys(month_label(c.date) for c in citations) if m]
@@ -302,7 +310,8 @@ def with_source_age(text: str, citations: list[Citation]) -> str:
 
 class LLMGenerator:
     """One per process, shared by all sessions: ChatOpenAI's HTTP client is thread-safe and each call keeps
-    its state in locals. ``index`` is the Assistant's KnowledgeIndex: its idf weights verify the citations."""
+    its state in locals. ``index`` is the Assistant's KnowledgeIndex: its idf weights and vectors verify the
+    citations."""
 
     def __init__(self, settings: Settings, index: KnowledgeIndex):
         from langchain_openai import ChatOpenAI
@@ -324,29 +333,41 @@ class LLMGenerator:
         # Looked up per answer, not kept: the index reloads its keyword table when the knowledge changes.
         return self.index.keyword
 
-    def stream(self, question: str, turns: list[tuple[str, str]], retrieval: RetrievalResult,
-               extractive: Answer) -> Generator[str, None, Answer]:
-        """Yield the model's text as it streams; return the verified Answer (or ``extractive`` with a notice)."""
+    def affinity(self, claim: str, passages: list[Passage]) -> list[float]:
+        """Cosine similarity of the claim's vector to each passage's stored vector (0 where none is stored)."""
+        vectors = self.index.vectors([p.chunk.id for p in passages])
+        query = self.index.embeddings.embed_query(claim)
+        return [cosine(query, vectors[p.chunk.id]) if p.chunk.id in vectors else 0.0 for p in passages]
+
+    def stream(self, question: str, turns: list[tuple[str, str]], retrieval: RetrievalResult, draft: Answer,
+               focus: list[Citation]) -> Generator[str, None, Generation]:
+        """Yield the model's text as it streams; return what it made of the question. ``draft`` gives the
+        answer's context (condensed query, scores, office), ``focus`` the sentences the model is shown."""
         started = time.perf_counter()
+        first_token = None
         pieces: list[str] = []
         try:
-            messages = build_messages(question, turns, retrieval.passages, self.index.lexicon.district,
-                                      focus_of(extractive.citations))
+            spans = focus_of(focus)
+            messages = build_messages(question, turns, retrieval.passages, self.index.lexicon.district, spans)
             for delta in self._deltas(messages):
+                first_token = first_token or _ms(started)
                 pieces.append(delta)
                 yield delta
-            result = verify("".join(pieces), retrieval.passages, self.keyword)
+            shown = {n for n, p in enumerate(retrieval.passages, start=1) if p.chunk.id in spans}
+            result = verify("".join(pieces), retrieval.passages, self.keyword, self.affinity, shown)
         except Exception:  # timeout, refused connection, HTTP error, malformed stream: never the caller's problem
             log.exception("LLM generation failed (%s at %s); answering extractively",
                           self.settings.llm_model, self.settings.llm_base_url)
-            return self._fallback(extractive, UNAVAILABLE_NOTICE, started)
+            return Generation("unavailable", timings_ms={"generate": _ms(started)})
+        timings = {"generate": _ms(started), "first_token": first_token or _ms(started)}
         if not result.grounded:
-            return self._fallback(extractive, UNVERIFIED_NOTICE if result.removed else NOT_FOUND_NOTICE, started)
-        notice = REMOVED_NOTICE.format(n=result.removed) if result.removed else ""
-        return Answer(question=extractive.question, text=with_source_age(result.text, result.citations),
-                      refused=False, citations=result.citations, condensed_query=extractive.condensed_query,
-                      scores=extractive.scores, timings_ms={**extractive.timings_ms, "generate": _ms(started)},
-                      notice=join_notices(extractive.notice, notice), office=extractive.office, mode="llm")
+            return Generation("unverified" if result.removed else "not_found", removed=result.removed,
+                              timings_ms=timings)
+        answer = Answer(question=draft.question, text=with_source_age(result.text, result.citations),
+                        refused=False, citations=result.citations, condensed_query=draft.condensed_query,
+                        scores=draft.scores, office=draft.office, mode="llm",
+                        grounding="the LLM's sentences, each verified against a cited passage")
+        return Generation("answered", answer, result.removed, timings)
 
     def _deltas(self, messages: list[BaseMessage]) -> Iterator[str]:
         """Text deltas; the read timeout bounds each wait, the deadline bounds a server that trickles."""
@@ -358,10 +379,11 @@ class LLMGenerator:
                 if chunk.text:
                     yield chunk.text
 
-    @staticmethod
-    def _fallback(extractive: Answer, notice: str, started: float) -> Answer:
-        return replace(extractive, notice=join_notices(extractive.notice, notice),
-                       timings_ms={**extractive.timings_ms, "generate": _ms(started)})
+
+def cosine(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b))
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return dot / norm if norm else 0.0
 
 
 def _ms(started: float) -> float:

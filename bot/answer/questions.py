@@ -6,9 +6,7 @@ from dataclasses import dataclass, field
 
 import math
 
-import jieba
-
-from bot.search.keyword import STOPWORDS, KeywordIndex, Segmenter
+from bot.search.keyword import PLAIN, STOPWORDS, KeywordIndex, Segmenter
 
 # Words that shape a question but say nothing about its topic.
 QUESTION_WORDS = frozenset(
@@ -72,8 +70,6 @@ ANSWER_TYPES = {
 
 PRECISE_TYPES = ("phone", "money", "age", "documents")
 
-jieba.initialize()
-_JIEBA_TOTAL = jieba.dt.total
 PLACE_SUFFIXES = ("区", "县", "市", "省")
 YEAR_RE = re.compile(r"(19|20)\d{2}年?")
 PERIOD_RE = re.compile(r"[上下]半年|第?[一二三四1-4]季度|前三季度|第[一二三四五六七八九十\d]+[期届批轮]")
@@ -150,10 +146,10 @@ def specificity(term: str) -> float:
     """UNKNOWN_FLOOR for everyday words … 1.0 for words rare in general Chinese. A Chinese word jieba's
     dictionary lacks was guessed by its HMM (好点, 娃们): more likely colloquial than specific, so it gets 0.5;
     a Latin-script word it lacks (GDP) is a name, so 1.0."""
-    frequency = jieba.dt.FREQ.get(term, 0)
+    frequency = PLAIN.frequency(term)
     if frequency == 0:
         return 1.0 if term.isascii() else OOV_SPECIFICITY
-    share = (math.log(_JIEBA_TOTAL / (frequency + 1)) - COMMON_IDF) / (SPECIFIC_IDF - COMMON_IDF)
+    share = (math.log(PLAIN.total / (frequency + 1)) - COMMON_IDF) / (SPECIFIC_IDF - COMMON_IDF)
     return min(1.0, max(UNKNOWN_FLOOR, share))
 
 

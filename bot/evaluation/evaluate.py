@@ -298,10 +298,12 @@ def retrieved_texts(assistant, answer: Answer) -> tuple[str, ...]:
 
 
 def ask(assistant, question: Question) -> Result:
-    history = [list(turn) for turn in question.history]
     started = time.perf_counter()
-    answer = assistant.ask(question.question, history)
-    latency_ms = (time.perf_counter() - started) * 1000
+    answer = assistant.ask(question.question, [list(turn) for turn in question.history])
+    return result_of(assistant, question, answer, (time.perf_counter() - started) * 1000)
+
+
+def result_of(assistant, question: Question, answer: Answer, latency_ms: float) -> Result:
     return Result(question=question, answer=answer.text, refused=is_refusal(answer),
                   citations=tuple(citation_record(c) for c in answer.citations),
                   retrieved=retrieved_texts(assistant, answer), latency_ms=latency_ms,

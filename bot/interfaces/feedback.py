@@ -1,4 +1,4 @@
-"""Residents' 👍/👎 on answers, kept in SQLite for staff review (WAL, one short transaction per write).
+"""Residents' 👍/👎 on answers, kept in the database for staff review (one short transaction per write).
 
 Only answers the server itself produced are stored: the page passes its session's Answer, API clients the
 ``answer_id`` that ``/ask`` issued (``IssuedAnswers``). Nothing a client sends ends up in a citation.
@@ -10,13 +10,15 @@ import datetime as dt
 import io
 import json
 import secrets
-import sqlite3
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+from sqlalchemy import column, delete, insert, select, table, update
+
 from bot.answer.types import Answer, Citation
-from bot.interfaces.sqlite import SqliteFile
+from bot.interfaces.database import Database
 
 RATINGS = ("up", "down")
 RATING_LABELS = {"up": "👍", "down": "👎"}
@@ -25,21 +27,9 @@ ISSUED_CAPACITY = 10_000
 # Spreadsheet programs run a cell that starts with one of these as a formula (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS feedback (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    created_at TEXT NOT NULL,
-    rating TEXT NOT NULL,
-    question TEXT NOT NULL,
-    condensed_query TEXT NOT NULL,
-    answer TEXT NOT NULL,
-    refused INTEGER NOT NULL,
-    citations TEXT NOT NULL,
-    timings_ms TEXT NOT NULL,
-    comment TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS feedback_created ON feedback (created_at);
-"""
+FEEDBACK = table("feedback", *map(column, (
+    "id", "created_at", "rating", "question", "condensed_query", "answer", "refused", "citations", "timings_ms",
+    "comment")))
 CSV_HEADER = ["编号", "时间", "评价", "问题", "检索用语", "回答", "是否拒答", "引用来源", "耗时(毫秒)", "评论"]
 
 
@@ -58,7 +48,7 @@ class FeedbackRecord:
     damaged: bool = False  # some stored field could not be read back (rows written before validation existed)
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "FeedbackRecord":
+    def from_row(cls, row: Mapping) -> "FeedbackRecord":
         citations, damaged = _stored_citations(row["citations"])
         try:
             timings = json.loads(row["timings_ms"])
@@ -144,52 +134,49 @@ def _day(value: str | dt.date | None) -> dt.date | None:
     return dt.date.fromisoformat(str(value).strip())
 
 
-class FeedbackStore(SqliteFile):
-    SCHEMA = SCHEMA
+class FeedbackStore(Database):
+    BRANCH = "feedback"
 
     def add(self, rating: str, answer: Answer, comment: str = "") -> int:
         """Store one rating of one answer; returns its id."""
         if not isinstance(answer, Answer):
             raise TypeError(f"feedback needs an Answer the server produced, got {type(answer).__name__}")
         data = answer.to_dict()
-        row = (dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"), _check_rating(rating), answer.question,
-               answer.condensed_query, answer.text, int(answer.refused), json.dumps(data["citations"], ensure_ascii=False),
-               json.dumps(data["timings_ms"], ensure_ascii=False), _check_comment(comment))
+        row = {"created_at": dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"), "rating": _check_rating(rating),
+               "question": answer.question, "condensed_query": answer.condensed_query, "answer": answer.text,
+               "refused": int(answer.refused), "citations": json.dumps(data["citations"], ensure_ascii=False),
+               "timings_ms": json.dumps(data["timings_ms"], ensure_ascii=False), "comment": _check_comment(comment)}
         with self._connect() as conn:
-            cursor = conn.execute(
-                "INSERT INTO feedback (created_at, rating, question, condensed_query, answer, refused, citations,"
-                " timings_ms, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
-            return int(cursor.lastrowid)
+            return int(conn.execute(insert(FEEDBACK).values(row).returning(FEEDBACK.c.id)).scalar_one())
 
     def update(self, feedback_id: int, rating: str | None = None, comment: str | None = None) -> None:
         """Change the rating (the resident clicked the other thumb) or attach the optional comment."""
-        with self._connect() as conn:
-            if rating is not None:
-                conn.execute("UPDATE feedback SET rating = ? WHERE id = ?", (_check_rating(rating), feedback_id))
-            if comment is not None:
-                conn.execute("UPDATE feedback SET comment = ? WHERE id = ?", (_check_comment(comment), feedback_id))
+        changes = {}
+        if rating is not None:
+            changes["rating"] = _check_rating(rating)
+        if comment is not None:
+            changes["comment"] = _check_comment(comment)
+        if changes:
+            with self._connect() as conn:
+                conn.execute(update(FEEDBACK).where(FEEDBACK.c.id == feedback_id).values(changes))
 
     def delete(self, feedback_id: int) -> None:
         """The resident took the rating back."""
         with self._connect() as conn:
-            conn.execute("DELETE FROM feedback WHERE id = ?", (feedback_id,))
+            conn.execute(delete(FEEDBACK).where(FEEDBACK.c.id == feedback_id))
 
     def list(self, only_negative: bool = False, since: str | dt.date | None = None,
              until: str | dt.date | None = None) -> list[FeedbackRecord]:
         """Newest first. ``since``/``until`` are dates, both days included."""
-        clauses, params = [], []
+        query = select(FEEDBACK).order_by(FEEDBACK.c.created_at.desc(), FEEDBACK.c.id.desc())
         if only_negative:
-            clauses.append("rating = 'down'")
+            query = query.where(FEEDBACK.c.rating == "down")
         if (start := _day(since)) is not None:
-            clauses.append("created_at >= ?")
-            params.append(start.isoformat())
+            query = query.where(FEEDBACK.c.created_at >= start.isoformat())
         if (end := _day(until)) is not None:
-            clauses.append("created_at < ?")
-            params.append((end + dt.timedelta(days=1)).isoformat())
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+            query = query.where(FEEDBACK.c.created_at < (end + dt.timedelta(days=1)).isoformat())
         with self._connect() as conn:
-            rows = conn.execute(f"SELECT * FROM feedback {where} ORDER BY created_at DESC, id DESC", params)
-            return [FeedbackRecord.from_row(row) for row in rows.fetchall()]
+            return [FeedbackRecord.from_row(row) for row in conn.execute(query).mappings()]
 
     def export_csv(self, only_negative: bool = False, since: str | dt.date | None = None,
                    until: str | dt.date | None = None) -> str:

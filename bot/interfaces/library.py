@@ -71,7 +71,7 @@ class KnowledgeLibrary:
         self.settings = settings
         self.index = index
         self.root = settings.knowledge_dir
-        self._trash = Trash(settings.trash_dir)
+        self._trash = Trash(settings.trash_db)
         self._lock = threading.Lock()
 
     # ---- reading -------------------------------------------------------------------------------------------
@@ -168,16 +168,17 @@ class KnowledgeLibrary:
         changing nothing, when that path or the article's id has been taken since."""
         started = time.perf_counter()
         with self._lock:
-            entry = self._trash.get(entry_id)
-            if entry is None:
-                raise LibraryError(f"回收站里没有编号为「{entry_id}」的条目，可能已经恢复过了。")
+            gone = f"回收站里没有编号为「{entry_id}」的条目，可能已经恢复过了。"
+            if (entry := self._trash.get(entry_id)) is None:
+                raise LibraryError(gone)
             what = f"无法恢复《{entry.title}》"
             if (self.root / entry.path).exists():
                 raise LibraryError(f"{what}：{entry.path} 已有同名文件。请先删除或改名该文件再恢复；未做任何改动。")
             files = {entry.path: self._trashed_file(entry, what)}
             if taken := self._id_taken(files):
                 raise LibraryError(f"{what}：文章编号「{taken[0]}」现已被 {taken[1]} 使用；未做任何改动。")
-            self._trash.move(entry.entry_id, SETTLED, RESTORING)
+            if not self._trash.move(entry.entry_id, SETTLED, RESTORING):  # another worker restored it just now
+                raise LibraryError(gone)
             try:
                 summary = self._write(files)
             except Exception:
@@ -199,6 +200,7 @@ class KnowledgeLibrary:
                 self._sync(targets)  # the staged files are dot-names: the index follows the final names
             for scratch in staged:
                 scratch.unlink()
+            self._trash.adopt(self.settings.trash_dir)
             for state, entry in self._trash.pending():
                 targets.append(entry.path)
                 self._recover_entry(state, entry)
@@ -224,7 +226,7 @@ class KnowledgeLibrary:
         try:
             text = self._trash.data(entry).decode("utf-8")
             return text, parse_article(text, entry.path)
-        except (OSError, UnicodeDecodeError, ArticleFileError) as exc:
+        except (UnicodeDecodeError, ArticleFileError) as exc:
             raise LibraryError(f"{what}：回收站里的文件无法读取（{exc}）；未做任何改动。") from None
 
     def _write(self, files: UploadFiles) -> IngestSummary:

@@ -1,4 +1,5 @@
-"""The index: chunks in Chroma (dense, through langchain-chroma) plus a BM25 keyword index built from them.
+"""The index: chunks in Chroma (dense, queried directly: langchain-chroma's import alone took 0.5-0.8 s of each
+CLI call) plus a BM25 keyword table built from them and saved beside them (bot/search/table.py).
 
 Chroma is the single source of truth. Chunk ids are content hashes, so ingestion is a set difference:
 add the chunks that are missing, then remove the ones no article produces any more. A run killed at any point
@@ -6,6 +7,7 @@ leaves only chunks that are either wanted or removed by the next run: no duplica
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -16,14 +18,13 @@ from itertools import chain, islice
 import chromadb
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import NotFoundError
-from langchain_chroma import Chroma
-from langchain_core.embeddings import Embeddings
 from tqdm import tqdm
 
 from bot.knowledge.chunking import Chunk, chunk_article
 from bot.config import Settings
-from bot.search.embeddings import BATCH_SIZE, describe, load_embeddings
+from bot.search.embeddings import BATCH_SIZE, Embeddings, describe, load_embeddings
 from bot.search.keyword import KeywordIndex, segmenter_for
+from bot.search.table import KeywordTable, TableKey, TableStore
 from bot.knowledge.articles import KnowledgeLoad
 from bot.knowledge.lexicon import Lexicon
 from bot.search.pool import embed_in_workers, worker_copy
@@ -31,6 +32,8 @@ from bot.search.pool import embed_in_workers, worker_copy
 WRITE_BATCH = 64
 READ_BATCH = 5000
 REVISION_CHECK_SECONDS = 2.0
+
+log = logging.getLogger(__name__)
 
 
 class IndexMismatchError(RuntimeError):
@@ -68,10 +71,13 @@ class KnowledgeIndex:
         self.lexicon = Lexicon.load(settings.knowledge_dir)
         self.segmenter = segmenter_for(tuple(self.lexicon.words))
         self._open()
-        self._lock = threading.RLock()
-        self._keyword: KeywordIndex | None = None
-        self._chunks: dict[str, Chunk] = {}
-        self._loaded_revision = -1
+        # The keyword table is saved next to the vectors; with a Chroma server, in this host's own index dir.
+        self._store = TableStore(settings.index_dir / "keyword" / settings.collection)
+        self._table: KeywordTable | None = None
+        self._behind = False  # the table in use is known to lag the collection: reload it
+        self._first_load = threading.Lock()
+        self._build_lock = threading.Lock()  # one load or build at a time; queries never wait for it
+        self._reloading = threading.Lock()  # held by the one background reload thread
         self._revision_checked = 0.0
 
     @classmethod
@@ -80,11 +86,9 @@ class KnowledgeIndex:
 
     def _open(self) -> None:
         # embedding_function=None on the collection: Chroma's default would download a model. We always embed.
-        self.store = Chroma(client=self.client, collection_name=self.settings.collection,
-                            embedding_function=self.embeddings,
-                            collection_metadata={**self.model_info, "revision": 0},
-                            collection_configuration={"hnsw": {"space": "cosine"}})
-        self.collection = self.client.get_collection(self.settings.collection)
+        self.collection = self.client.get_or_create_collection(
+            self.settings.collection, metadata={**self.model_info, "revision": 0},
+            configuration={"hnsw": {"space": "cosine"}}, embedding_function=None)
         recorded = {k: self.collection.metadata.get(k) for k in self.model_info}
         if recorded != self.model_info:
             raise IndexMismatchError(
@@ -110,48 +114,112 @@ class KnowledgeIndex:
     def revision(self) -> int:
         return int(self.client.get_collection(self.settings.collection).metadata.get("revision", 0))
 
+    def _ids(self) -> set[str]:
+        total = self.collection.count()
+        return {chunk_id for offset in range(0, total, READ_BATCH)
+                for chunk_id in self.collection.get(include=[], limit=READ_BATCH, offset=offset)["ids"]}
+
     def refresh(self, force: bool = False) -> None:
-        """Reload the keyword index and chunk table when the collection changed (here or in another process)."""
-        now = time.monotonic()
-        if not force and self._keyword is not None and now - self._revision_checked < REVISION_CHECK_SECONDS:
-            return
-        with self._lock:
-            self._revision_checked = now
-            revision = self.revision()
-            if not force and revision == self._loaded_revision and self._keyword is not None:
-                return
-            chunks, tokens = {}, []
-            for chunk_id, document, meta in self._records(["documents", "metadatas"]):
-                chunk = chunks[chunk_id] = Chunk.from_record(chunk_id, document, meta)
-                # Tokens stored by an ingest with other lexicon words (or none recorded) are made again.
-                same = meta.get("segmenter") == self.segmenter.fingerprint
-                tokens.append(meta.get("tokens", "").split() if same else self.segmenter.tokenize(chunk.indexed_text))
-            self._chunks = chunks
-            self._keyword = KeywordIndex(list(chunks), tokens, self.segmenter)
-            self._loaded_revision = revision
+        """Make the keyword table follow the collection.
+
+        ``force`` (after a write in this process) loads or builds the table for the collection as it is now and
+        waits for it; queries meanwhile go on with the table they have. Otherwise a change seen (here or in
+        another process, checked every REVISION_CHECK_SECONDS) is loaded by a background thread and swapped in
+        whole. Only the first load, with no table to answer from, waits: for the newest saved table if there
+        is one (checked against the collection in the background, and reloaded if it lags), else for a build."""
+        if force:
+            self._reload()
+        elif self._table is None:
+            with self._first_load:
+                if self._table is None:
+                    self._load_first()
+        elif time.monotonic() - self._revision_checked >= REVISION_CHECK_SECONDS:
+            self._revision_checked = time.monotonic()
+            if self._behind or self.revision() != self._table.key.revision:
+                self._reload_in_background()
+
+    def _load_first(self) -> None:
+        table = self._store.newest(str(self.collection.id), self.segmenter)
+        if table is None:
+            self._reload()
+        else:
+            self._table, self._behind = table, True
+            self._reload_in_background()
+
+    def _reload(self) -> None:
+        with self._build_lock:
+            key = TableKey(str(self.collection.id), self.revision(), self.segmenter.fingerprint)
+            table = self._table if self._table is not None and self._table.key == key else None
+            if table is None:
+                table = self._store.load(key, self.segmenter)
+            # A revision's table saved while a write was still under way (or was killed midway) lacks some of
+            # its chunks or holds removed ones: only the ids tell.
+            if table is not None and set(table.chunks) != self._ids():
+                self._store.discard(key)
+                table = None
+            if table is None:
+                table = KeywordTable.build(key, self._records(["documents", "metadatas"]), self.segmenter)
+                # A write under way moved the revision on: this table is already behind, so it is not saved.
+                if self.revision() == key.revision:
+                    self._store.save(table)
+            self._table, self._behind = table, False
+
+    def _reload_in_background(self) -> None:
+        if self._reloading.acquire(blocking=False):
+            threading.Thread(target=self._background_reload, name="keyword-reload", daemon=True).start()
+
+    def _background_reload(self) -> None:
+        try:
+            self._reload()
+        except Exception:  # the queries go on with the table they have; the next revision check tries again
+            log.exception("reloading the keyword table of %s failed", self.location)
+        finally:
+            self._reloading.release()
+
+    def table(self) -> KeywordTable:
+        """The keyword table to answer one query from (read it once: a reload swaps in a new one)."""
+        self.refresh()
+        return self._table
 
     @property
     def keyword(self) -> KeywordIndex:
-        self.refresh()
-        return self._keyword
+        return self.table().keyword
 
     def chunk(self, chunk_id: str) -> Chunk | None:
-        self.refresh()
-        return self._chunks.get(chunk_id)
+        return self.table().chunks.get(chunk_id)
 
     def chunks(self) -> list[Chunk]:
-        self.refresh()
-        return list(self._chunks.values())
+        return list(self.table().chunks.values())
+
+    def existing(self, chunk_ids: list[str]) -> set[str]:
+        """Which of these chunks the collection holds now: the keyword table may still hold deleted ones."""
+        if not chunk_ids:
+            return set()
+        return set(self.collection.get(ids=chunk_ids, include=[])["ids"])
+
+    def fetch(self, chunk_ids: list[str]) -> dict[str, Chunk]:
+        """These chunks as the collection holds them now, for hits the keyword table does not know yet (added
+        since it was built, here or by another process)."""
+        if not chunk_ids:
+            return {}
+        got = self.collection.get(ids=chunk_ids, include=["documents", "metadatas"])
+        return {chunk_id: Chunk.from_record(chunk_id, document, meta)
+                for chunk_id, document, meta in zip(got["ids"], got["documents"], got["metadatas"])}
 
     def count(self) -> int:
         return self.collection.count()
+
+    def vectors(self, chunk_ids: list[str]) -> dict[str, list[float]]:
+        """The stored embeddings of these chunks (those still indexed)."""
+        got = self.collection.get(ids=list(dict.fromkeys(chunk_ids)), include=["embeddings"])
+        return {chunk_id: [float(x) for x in vector] for chunk_id, vector in zip(got["ids"], got["embeddings"])}
 
     def dense_search(self, query_vector: list[float], k: int) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity) pairs, best first."""
         if k <= 0 or self.collection.count() == 0:
             return []
-        hits = self.store.similarity_search_by_vector_with_relevance_scores(query_vector, k=k)
-        return [(doc.id, 1.0 - distance) for doc, distance in hits]
+        hits = self.collection.query(query_embeddings=[query_vector], n_results=k, include=["distances"])
+        return [(chunk_id, 1.0 - distance) for chunk_id, distance in zip(hits["ids"][0], hits["distances"][0])]
 
     # ---- writing -------------------------------------------------------------------------------------------
 

@@ -3,46 +3,224 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
+import io
+import json
+import logging
 import math
+import os
 import re
+import tempfile
 import threading
-from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import bm25s
+import numpy as np
 import jieba
-import jieba.posseg
+
+from bot.config import CACHE_DIR
 
 jieba.setLogLevel(60)
+
+log = logging.getLogger(__name__)
 
 STOPWORDS = frozenset(
     "的 了 是 在 和 与 及 等 对 为 有 也 都 将 把 被 从 而 并 其 之 于 以 或 这 那 个 吗 呢 吧 啊 呀 嘞 哪 啥 么 "
     "什么 多少 几 怎么 怎样 如何 哪些 哪里 哪儿 谁 是否 是不是 有没有 请问 一下 我们 你们 他们 我 你 他 她 它 "
     "咱 俺 要 会 能 可以 还 就 又 得 地 着 过 让 给 该 上 下 中 内 一 每 今年 目前 现在".split())
 TOKEN_RE = re.compile(r"[\w%％.]+")
+DICTIONARY_FORMAT = 1
+
+
+class Dictionary:
+    """jieba's dictionary (word → frequency, word → part of speech), read a first character at a time.
+
+    jieba parses all 349,046 lines of dict.txt (or unmarshals its cache, ~1 s) and its tagger parses them again
+    (~0.3 s); a question touches a few hundred first characters. So the lines are regrouped by first character
+    once into a cache file (a JSON header line with each group's byte range, then the groups), and a group is
+    parsed when a text first uses its character. Every prefix of a word starts with the word's character, so a
+    group holds everything jieba's table holds for it (prefixes with frequency 0, as jieba's gen_pfdict)."""
+
+    def __init__(self, source: Path, cache_dir: Path):
+        self.source = source
+        self.cache = cache_dir / f"jieba-{hashlib.sha256(str(source).encode()).hexdigest()[:12]}.dict"
+        self._lock = threading.Lock()
+        self._loaded = False
+        self.total = 0
+        self._ranges: dict[str, list[int]] = {}
+        self._body = b""
+        self._groups: dict[str, tuple[dict[str, int], dict[str, str]]] = {}
+
+    def group(self, char: str) -> tuple[dict[str, int], dict[str, str]]:
+        """(frequencies, part-of-speech tags) of the words that start with ``char``."""
+        found = self._groups.get(char)
+        if found is None:
+            self.load()
+            span = self._ranges.get(char)
+            frequencies, tags = {}, {}
+            if span is not None:
+                for line in self._body[span[0]:span[1]].decode("utf-8").splitlines():
+                    word, freq, tag = line.split(" ")
+                    frequencies[word] = int(freq)
+                    tags[word] = tag
+                    for end in range(1, len(word)):
+                        frequencies.setdefault(word[:end], 0)
+            found = self._groups.setdefault(char, (frequencies, tags))
+        return found
+
+    def _stamp(self) -> dict:
+        stat = self.source.stat()
+        return {"format": DICTIONARY_FORMAT, "source": str(self.source), "size": stat.st_size,
+                "mtime_ns": stat.st_mtime_ns}
+
+    def load(self) -> None:
+        """Read the cache file (made first if missing, stale or damaged); the groups are parsed later."""
+        if self._loaded:
+            return
+        with self._lock:
+            if self._loaded:
+                return
+            stamp = self._stamp()
+            try:
+                header, body = self._read(stamp)
+            except (OSError, ValueError, KeyError) as exc:
+                log.info("jieba dictionary cache %s rebuilt (%s)", self.cache, exc)
+                header, body = self._build(stamp)
+            self.total, self._ranges, self._body = header["total"], header["ranges"], body
+            self._loaded = True
+
+    def _read(self, stamp: dict) -> tuple[dict, bytes]:
+        data = self.cache.read_bytes()
+        newline = data.index(b"\n")
+        header, body = json.loads(data[:newline]), data[newline + 1:]
+        if {k: header.get(k) for k in stamp} != stamp:
+            raise ValueError("made from another dict.txt")
+        if hashlib.sha256(body).hexdigest() != header["sha256"]:
+            raise ValueError("damaged")
+        return header, body
+
+    def _build(self, stamp: dict) -> tuple[dict, bytes]:
+        groups: dict[str, list[str]] = {}
+        total = 0
+        with open(self.source, encoding="utf-8") as lines:
+            for line in lines:
+                word, freq, tag = line.strip().split(" ")
+                total += int(freq)
+                groups.setdefault(word[0], []).append(f"{word} {freq} {tag}\n")
+        parts, ranges, offset = [], {}, 0
+        for char, group in groups.items():
+            part = "".join(group).encode("utf-8")
+            ranges[char] = [offset, offset + len(part)]
+            parts.append(part)
+            offset += len(part)
+        body = b"".join(parts)
+        header = {**stamp, "total": total, "ranges": ranges, "sha256": hashlib.sha256(body).hexdigest()}
+        try:
+            write_atomically(self.cache, json.dumps(header, ensure_ascii=False).encode("utf-8") + b"\n" + body)
+        except OSError as exc:  # a read-only home: parse it again next time
+            log.warning("cannot write the jieba dictionary cache %s: %s", self.cache, exc)
+        return header, body
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Readers see the old file or the whole new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(scratch, path)
+    except BaseException:
+        os.unlink(scratch)
+        raise
+
+
+DICTIONARY = Dictionary(Path(jieba.__file__).with_name(jieba.DEFAULT_DICT_NAME), CACHE_DIR)
+
+
+class _WordTags(dict):
+    """Word tags of jieba.posseg's module-level tagger, looked up in DICTIONARY (own entries, from jieba.add_word
+    with a tag, first)."""
+
+    def get(self, word, default=None):
+        return super().get(word) or DICTIONARY.group(word[:1])[1].get(word, default)
+
+
+def _import_posseg():
+    """jieba.posseg without the 0.3-0.5 s its module-level tagger spends at import parsing all of dict.txt for
+    word tags: it is handed an empty file, then given _WordTags."""
+    jieba.dt.get_dict_file = io.BytesIO
+    try:
+        module = importlib.import_module("jieba.posseg")
+    finally:
+        del jieba.dt.get_dict_file
+    module.dt.word_tag_tab = _WordTags()
+    return module
+
+
+posseg = _import_posseg()
+
+
+class _Tagger(posseg.POSTokenizer):
+    """jieba's part-of-speech tagger over a Segmenter's tokenizer, with the word tags it fills as needed
+    (POSTokenizer.__init__ would parse dict.txt for them)."""
+
+    def __init__(self, tokenizer: jieba.Tokenizer, tags: dict[str, str]):
+        self.tokenizer = tokenizer
+        self.word_tag_tab = tags
 
 
 class Segmenter:
     """jieba with a knowledge folder's own words (its lexicon) added to a private copy of the dictionary: jieba's
-    global state is never changed, so two knowledge folders in one process segment independently."""
+    global state is never changed, so two knowledge folders in one process segment independently. The copy is
+    filled from DICTIONARY a first character at a time, before jieba reads a text (see ``_ready``)."""
 
-    def __init__(self, words: tuple[str, ...] = ()):
+    def __init__(self, words: tuple[str, ...] = (), dictionary: Dictionary = DICTIONARY):
         self.words = tuple(sorted(set(words)))
         # Stored with each chunk's tokens: chunks tokenized with other words are re-tokenized when loaded.
         self.fingerprint = hashlib.sha256("\n".join(self.words).encode("utf-8")).hexdigest()[:16]
-        jieba.dt.check_initialized()
+        self._dictionary = dictionary
+        self._chars: set[str] = set()
+        self._tags: dict[str, str] = {}
         self._jieba = jieba.Tokenizer()
-        # A copy of the loaded dictionary, instead of loading it again (a second or so per instance).
-        self._jieba.FREQ, self._jieba.total = dict(jieba.dt.FREQ), jieba.dt.total
-        self._jieba.initialized = True
+        dictionary.load()
+        # Its FREQ and total are filled here, never from dict.txt.
+        self._jieba.initialized, self._jieba.total = True, dictionary.total
+        self._tagger = _Tagger(self._jieba, self._tags)
         for word in self.words:
+            self._ready(word)
             self._jieba.add_word(word)
-        self._tagger = jieba.posseg.POSTokenizer(self._jieba)
+
+    def _ready(self, text: str) -> None:
+        """Copy in the dictionary groups of the characters of ``text`` not seen yet. A group comes in before
+        any own word that starts with its character is added (__init__ readies each word first), so the copy
+        never overwrites one."""
+        new = set(text) - self._chars
+        if not new:
+            return
+        for char in new:
+            frequencies, tags = self._dictionary.group(char)
+            self._jieba.FREQ.update(frequencies)
+            self._tags.update(tags)
+        self._chars |= new
+
+    @property
+    def total(self) -> int:
+        """Sum of the dictionary's frequencies (and of own words')."""
+        return self._jieba.total
+
+    def frequency(self, word: str) -> int:
+        """The word's frequency in the dictionary (0 for a prefix of a word, or a word it lacks)."""
+        self._ready(word)
+        return self._jieba.FREQ.get(word, 0)
 
     def tokenize(self, text: str) -> list[str]:
         """Search-mode segmentation (卫东区 → 卫东, 东区, 卫东区) without punctuation and function words."""
+        text = text.lower()
+        self._ready(text)
         tokens = []
-        for token in self._jieba.cut_for_search(text.lower()):
+        for token in self._jieba.cut_for_search(text):
             token = token.strip()
             if token and token not in STOPWORDS and TOKEN_RE.fullmatch(token):
                 tokens.append(token)
@@ -50,10 +228,12 @@ class Segmenter:
 
     def words_of(self, text: str) -> list[str]:
         """Precise-mode words, in order, covering ``text`` exactly."""
+        self._ready(text)
         return self._jieba.lcut(text)
 
     def tagged(self, text: str) -> list[tuple[str, str]]:
         """(word, part-of-speech flag) pairs: ns is a place name, nr a person's."""
+        self._ready(text)
         return [(pair.word, pair.flag) for pair in self._tagger.lcut(text)]
 
 
@@ -73,32 +253,61 @@ class KeywordHit:
 
 
 class KeywordIndex:
-    """BM25 over pre-tokenized chunks. Rebuilt whole from the vector store's chunks so both always agree."""
+    """BM25 over pre-tokenized chunks, built from the vector store's chunks so both always agree, or loaded as
+    a build saved it (``save``/``load``: bm25s's own files)."""
 
     def __init__(self, ids: list[str], tokens: list[list[str]], segmenter: Segmenter = PLAIN):
-        self.ids = list(ids)
+        bm25 = None
+        if ids:
+            bm25 = bm25s.BM25()
+            bm25.index(tokens, show_progress=False)
+        self._assemble(list(ids), bm25, segmenter)
+
+    def _assemble(self, ids: list[str], bm25: bm25s.BM25 | None, segmenter: Segmenter) -> None:
+        self.ids = ids
         self.segmenter = segmenter
-        self._df = Counter(t for doc in tokens for t in set(doc))
-        self._n = len(self.ids)
-        self._bm25 = None
-        if self.ids:
-            self._bm25 = bm25s.BM25()
-            self._bm25.index(tokens, show_progress=False)
+        self._n = len(ids)
+        self._bm25 = bm25
+        self._vocab = bm25.vocab_dict if bm25 else {}
+        # The score matrix is sparse by term (CSC, a column per vocabulary entry but the "" bm25s appends) and
+        # every BM25 score of a term in a chunk is positive, so a column's entry count is the term's document
+        # frequency.
+        self._df = np.diff(bm25.scores["indptr"]).tolist() if bm25 else []
         # bm25s keeps scratch state during retrieval.
         self._lock = threading.Lock()
+
+    def save(self, path: Path) -> None:
+        """bm25s's files (score matrix, vocabulary, parameters) into the folder ``path``; the ids are the
+        caller's to keep, in this order."""
+        self._bm25.save(path, show_progress=False)
+
+    @classmethod
+    def load(cls, path: Path, ids: list[str], segmenter: Segmenter) -> "KeywordIndex":
+        """What ``save`` wrote, for these ids; ValueError if the files do not fit them. The score matrix is
+        memory-mapped (worker processes share its pages): saved folders are only ever replaced or removed whole,
+        never rewritten in place, so the mapped file does not change under a reader."""
+        bm25 = bm25s.BM25.load(path, mmap=True, show_progress=False)
+        scores = bm25.scores
+        if (scores["num_docs"] != len(ids) or len(scores["indptr"]) - 1 > len(bm25.vocab_dict)
+                or not scores["indptr"][-1] == len(scores["data"]) == len(scores["indices"])):
+            raise ValueError("the BM25 files do not fit the chunk table")
+        index = cls.__new__(cls)
+        index._assemble(ids, bm25, segmenter)
+        return index
 
     def __len__(self) -> int:
         return self._n
 
     def idf(self, term: str) -> float:
         """Smoothed inverse document frequency; unseen terms get the highest weight."""
-        return self.idf_of_count(self._df.get(term, 0))
+        return self.idf_of_count(self.document_frequency(term))
 
     def idf_of_count(self, document_frequency: int) -> float:
         return math.log((self._n + 1) / (document_frequency + 0.5))
 
     def document_frequency(self, term: str) -> int:
-        return self._df.get(term, 0)
+        column = self._vocab.get(term)
+        return self._df[column] if column is not None and column < len(self._df) else 0
 
     def search(self, query_tokens: list[str], k: int) -> list[KeywordHit]:
         if self._bm25 is None or not query_tokens:

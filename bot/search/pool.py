@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from itertools import islice
 
-from langchain_core.embeddings import Embeddings
+from bot.search.embeddings import Embeddings
 
 log = logging.getLogger(__name__)
 

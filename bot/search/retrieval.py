@@ -72,13 +72,22 @@ class HybridSearch:
         query = normalize_query(question)[:MAX_QUERY_CHARS]
         if not query:
             return RetrievalResult(query, [], {"retrieve": 0.0, "rerank": 0.0})
-        keyword_hits = [(h.chunk_id, h.score) for h in self.index.keyword.search(self.index.keyword.segmenter.tokenize(query), CANDIDATES)]
+        table = self.index.table()
+        keyword_hits = [(h.chunk_id, h.score)
+                        for h in table.keyword.search(table.keyword.segmenter.tokenize(query), CANDIDATES)]
         dense_hits = self.index.dense_search(self.index.embeddings.embed_query(query), CANDIDATES)
         dense_of, keyword_of = dict(dense_hits), dict(keyword_hits)
+        # The keyword table can lag the collection (its rebuild runs in the background; another process may
+        # have deleted an article since): dense hits come from the collection, keyword-only hits are checked
+        # against it, so a chunk deleted before this question is never returned.
+        # Dense hits the table does not know yet (added since it was built) are read from the collection, so
+        # an upload is answerable from every process at once, not only after each one's reload.
+        live = set(dense_of) | self.index.existing([chunk_id for chunk_id in keyword_of if chunk_id not in dense_of])
+        added = self.index.fetch([chunk_id for chunk_id in dense_of if chunk_id not in table.chunks])
         passages = []
         for chunk_id, score in fuse(dense_hits, keyword_hits, self.dense_weight, self.keyword_weight):
-            chunk = self.index.chunk(chunk_id)
-            if chunk is not None:  # a chunk deleted by another process since the keyword index was loaded
+            chunk = table.chunks.get(chunk_id) or added.get(chunk_id)
+            if chunk is not None and chunk_id in live:
                 passages.append(Passage(chunk, score, dense_of.get(chunk_id), keyword_of.get(chunk_id)))
         retrieved = time.perf_counter()
         if self.reranker and passages:

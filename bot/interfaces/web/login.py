@@ -152,10 +152,22 @@ class StaffLogin:
             response.delete_cookie(COOKIE, path=prefix)
             return response
 
-        @app.middleware("http")
-        async def to_login(request: Request, call_next):
-            """A browser opening the console without a session is sent to the login page (Gradio would answer
-            401); every other console route is refused by Gradio itself through ``current_user``."""
-            if request.method == "GET" and request.url.path in (prefix, prefix + "/") and not self.current_user(request):
-                return RedirectResponse(prefix + "/login", status_code=303)
-            return await call_next(request)
+        app.add_middleware(ToLogin, login=self)
+
+
+class ToLogin:
+    """A browser opening the console without a session is sent to the login page (Gradio would answer 401);
+    every other console route is refused by Gradio itself through ``current_user``. Plain ASGI, not
+    ``@app.middleware("http")``: that one logs a traceback for every event stream still open when the server
+    stops."""
+
+    def __init__(self, app, login: StaffLogin):
+        self.app, self.login = app, login
+
+    async def __call__(self, scope, receive, send):
+        prefix = self.login.prefix
+        if (scope["type"] == "http" and scope["method"] == "GET" and scope["path"] in (prefix, prefix + "/")
+                and not self.login.current_user(Request(scope))):
+            await RedirectResponse(prefix + "/login", status_code=303)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

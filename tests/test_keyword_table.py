@@ -1,0 +1,270 @@
+"""The keyword table saved beside the vectors: loaded instead of rebuilt, rebuilt when damaged or foreign, swapped
+in by a background thread while queries go on with the old one, and never a source of a deleted article's
+chunks. Hash embeddings: the model is not the point."""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+
+import jieba
+import pytest
+from chromadb.api.models.Collection import Collection
+
+import bot.search.index
+from bot.knowledge.articles import KnowledgeLoad, parse_article
+from bot.search.index import KnowledgeIndex
+from bot.search.keyword import DICTIONARY, Dictionary, Segmenter, posseg
+from bot.search.retrieval import CANDIDATES, HybridSearch
+from bot.search.table import MANIFEST, SCRATCH_MAX_AGE_SECONDS, KeywordTable, TableKey
+
+DIBAO_ARTICLE = "20170731-09"  # 区民政局实现社会救助“无盲区” in the seed knowledge
+DIBAO_QUESTION = "卫东区低保家庭张遂卿的低保是谁办理的？"
+WAIT_SECONDS = 20
+
+
+def wait_for(condition, seconds: float = WAIT_SECONDS) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.fixture
+def builds(monkeypatch) -> list[str]:
+    """The name of the thread of every keyword table built from the collection's records."""
+    calls: list[str] = []
+    real = KeywordTable.build.__func__
+
+    def counted(cls, *args, **kwargs):
+        calls.append(threading.current_thread().name)
+        return real(cls, *args, **kwargs)
+    monkeypatch.setattr(KeywordTable, "build", classmethod(counted))
+    return calls
+
+
+@pytest.fixture
+def document_reads(monkeypatch) -> list[int]:
+    """Every Chroma read that fetches documents (what building a table does; loading a saved one does not)."""
+    calls: list[int] = []
+    real = Collection.get
+
+    def spy(self, *args, **kwargs):
+        if "documents" in (kwargs.get("include") or []):
+            calls.append(1)
+        return real(self, *args, **kwargs)
+    monkeypatch.setattr(Collection, "get", spy)
+    return calls
+
+
+def saved_folders(settings) -> list:
+    root = settings.index_dir / "keyword" / settings.collection
+    return sorted(p for p in root.iterdir() if not p.name.startswith("."))
+
+
+def settled(index: KnowledgeIndex) -> KeywordTable:
+    """The index's table once the background check after a first load has finished."""
+    index.table()
+    assert wait_for(lambda: not index._behind and not index._reloading.locked())
+    return index._table
+
+
+def dibao_ids(index: KnowledgeIndex) -> set[str]:
+    return {c.id for c in index.chunks() if c.article_id == DIBAO_ARTICLE}
+
+
+def test_a_new_process_loads_the_saved_table_and_reads_no_documents(fake_scratch_settings, builds, document_reads):
+    (folder,) = saved_folders(fake_scratch_settings)  # saved by the ingest that built the copied index
+    index = KnowledgeIndex.open(fake_scratch_settings)
+    table = settled(index)
+    assert builds == [] and document_reads == []
+    ids = index.collection.get(include=[])["ids"]
+    assert sorted(table.keyword.ids) == sorted(ids) == sorted(table.chunks)
+    assert table.key.name == folder.name
+    assert HybridSearch(index)(DIBAO_QUESTION).passages[0].chunk.article_id == DIBAO_ARTICLE
+
+
+def test_the_loaded_table_searches_like_a_fresh_build(fake_scratch_settings, fake_index):
+    loaded = settled(KnowledgeIndex.open(fake_scratch_settings))
+    records = fake_index._records(["documents", "metadatas"])
+    built = KeywordTable.build(loaded.key, records, fake_index.segmenter)
+    tokens = fake_index.segmenter.tokenize(DIBAO_QUESTION)
+    assert loaded.keyword.search(tokens, 10) == built.keyword.search(tokens, 10)
+    assert loaded.chunks == built.chunks
+    terms = {t for c in built.chunks.values() for t in fake_index.segmenter.tokenize(c.indexed_text)}
+    assert all(loaded.keyword.document_frequency(t) == built.keyword.document_frequency(t) for t in terms)
+    counts = {t: sum(t in set(fake_index.segmenter.tokenize(c.indexed_text)) for c in built.chunks.values())
+              for t in ("低保", "窝沟", "卫东")}
+    assert {t: loaded.keyword.document_frequency(t) for t in counts} == counts
+
+
+def _truncate(folder):
+    path = folder / "data.csc.index.npy"
+    path.write_bytes(path.read_bytes()[:100])
+
+
+def _flip_a_byte(folder):
+    path = folder / "chunks.json"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def _garbage_manifest(folder):
+    (folder / MANIFEST).write_text("{not json", encoding="utf-8")
+
+
+def _missing_file(folder):
+    (folder / "vocab.index.json").unlink()
+
+
+def _foreign(folder):
+    """A table of another collection copied in under this one's name: its manifest names the other key."""
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    manifest["key"]["collection_id"] = "another-collection"
+    (folder / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+
+
+@pytest.mark.parametrize("damage", [_truncate, _flip_a_byte, _garbage_manifest, _missing_file, _foreign])
+def test_a_damaged_or_foreign_saved_table_is_rebuilt_and_saved_again(fake_scratch_settings, builds, damage):
+    (folder,) = saved_folders(fake_scratch_settings)
+    damage(folder)
+    index = KnowledgeIndex.open(fake_scratch_settings)
+    assert HybridSearch(index)(DIBAO_QUESTION).passages[0].chunk.article_id == DIBAO_ARTICLE
+    assert len(builds) == 1
+    assert [f.name for f in saved_folders(fake_scratch_settings)] == [folder.name]
+    settled(KnowledgeIndex.open(fake_scratch_settings))
+    assert len(builds) == 1  # the next process loads what was saved again
+
+
+def test_a_table_that_lags_the_collection_answers_then_is_replaced(fake_scratch_settings, builds):
+    """A saved table whose chunks are not the collection's (saved while a write was under way, then killed):
+    the first query is answered from it, a background reload builds the right one."""
+    writer = KnowledgeIndex.open(fake_scratch_settings)
+    gone = writer.collection.get(where={"article_id": DIBAO_ARTICLE}, include=[])["ids"][:1]
+    writer.collection.delete(ids=gone)  # a write killed before it bumped the revision
+    index = KnowledgeIndex.open(fake_scratch_settings)
+    assert HybridSearch(index)(DIBAO_QUESTION).passages  # answered at once, from the saved table
+    table = settled(index)
+    assert builds == ["keyword-reload"]
+    assert not set(gone) & set(table.chunks)
+
+
+def test_an_old_scratch_folder_is_never_loaded_and_is_cleared(fake_scratch_settings, builds):
+    root = fake_scratch_settings.index_dir / "keyword" / fake_scratch_settings.collection
+    (folder,) = saved_folders(fake_scratch_settings)
+    scratch = root / f".scratch-{folder.name}-dead"
+    scratch.mkdir()
+    (scratch / MANIFEST).write_text("{}", encoding="utf-8")
+    old = time.time() - SCRATCH_MAX_AGE_SECONDS - 60
+    os.utime(scratch, (old, old))
+    index = KnowledgeIndex.open(fake_scratch_settings)
+    index.delete_article(DIBAO_ARTICLE)  # a write: the new revision's table is saved, the old one pruned
+    assert not scratch.exists()
+    assert [f.name for f in saved_folders(fake_scratch_settings)] == [index._table.key.name]
+    assert TableKey.of_name(index._table.key.name).revision > TableKey.of_name(folder.name).revision
+
+
+def test_queries_are_answered_from_the_old_table_while_a_rebuild_is_held(fake_scratch_settings, monkeypatch):
+    index = KnowledgeIndex.open(fake_scratch_settings)
+    search = HybridSearch(index)
+    old = settled(index)
+    held, release = threading.Event(), threading.Event()
+    real = KeywordTable.build.__func__
+
+    def slow(cls, *args, **kwargs):
+        held.set()
+        assert release.wait(WAIT_SECONDS)
+        return real(cls, *args, **kwargs)
+    monkeypatch.setattr(KeywordTable, "build", classmethod(slow))
+    deleting = threading.Thread(target=index.delete_article, args=(DIBAO_ARTICLE,))
+    deleting.start()
+    try:
+        assert held.wait(WAIT_SECONDS)  # the chunks are gone from Chroma, the table still has them
+        started = time.monotonic()
+        result = search(DIBAO_QUESTION, k=CANDIDATES)  # every candidate: the fusion ranks keyword-only hits low
+        assert time.monotonic() - started < 5
+        assert index._table is old and dibao_ids(index)
+        assert result.passages and DIBAO_ARTICLE not in {p.chunk.article_id for p in result.passages}
+    finally:
+        release.set()
+        deleting.join(WAIT_SECONDS)
+    assert not deleting.is_alive()
+    assert index._table is not old and not dibao_ids(index)
+
+
+def test_a_deleted_article_is_never_returned_after_delete_returns(fake_scratch_settings, monkeypatch):
+    """Questions race a delete in this process, and in another that has not even seen the new revision."""
+    monkeypatch.setattr(bot.search.index, "REVISION_CHECK_SECONDS", 3600.0)
+    writer = KnowledgeIndex.open(fake_scratch_settings)
+    reader = KnowledgeIndex.open(fake_scratch_settings)  # as in another process
+    settled(writer), settled(reader)
+    results: list[tuple[float, set[str]]] = []
+    stop = threading.Event()
+
+    def ask(index):
+        search = HybridSearch(index)
+        while not stop.is_set():
+            started = time.monotonic()
+            results.append((started, {p.chunk.article_id for p in search(DIBAO_QUESTION, k=CANDIDATES).passages}))
+
+    askers = [threading.Thread(target=ask, args=(i,)) for i in (writer, reader)]
+    for thread in askers:
+        thread.start()
+    time.sleep(0.3)
+    writer.delete_article(DIBAO_ARTICLE)
+    returned = time.monotonic()
+    time.sleep(0.5)
+    stop.set()
+    for thread in askers:
+        thread.join(WAIT_SECONDS)
+    assert dibao_ids(reader)  # the reader's table still holds the article: only the check keeps it out
+    before = [ids for started, ids in results if started < returned]
+    after = [ids for started, ids in results if started > returned]
+    assert any(DIBAO_ARTICLE in ids for ids in before)
+    assert after and not any(DIBAO_ARTICLE in ids for ids in after)
+
+
+def test_an_article_another_process_added_is_found_before_this_one_reloads(fake_scratch_settings, monkeypatch):
+    monkeypatch.setattr(bot.search.index, "REVISION_CHECK_SECONDS", 3600.0)
+    reader = KnowledgeIndex.open(fake_scratch_settings)
+    settled(reader)
+    text = ("---\nid: 20991231-01\ntitle: 卫东区青少年宫天文台开放\ndate: '2099-12-31'\nkind: news\n---\n"
+            "卫东区青少年宫天文台全年接待观星的青少年5123人次。\n")
+    article = parse_article(text, "articles/20991231-01.md")
+    KnowledgeIndex.open(fake_scratch_settings).sync(KnowledgeLoad([article]), progress=False,
+                                                    paths={"articles/20991231-01.md"})
+    assert not any(c.article_id == "20991231-01" for c in reader.chunks())  # its table has not reloaded
+    passages = HybridSearch(reader)("青少年宫天文台接待了多少人次？", k=CANDIDATES).passages
+    [found] = [p for p in passages if p.chunk.article_id == "20991231-01"]
+    assert "5123人次" in found.chunk.text and found.chunk.title == "卫东区青少年宫天文台开放"
+
+
+def test_a_revision_seen_from_another_process_is_loaded_in_the_background(fake_scratch_settings, monkeypatch):
+    monkeypatch.setattr(bot.search.index, "REVISION_CHECK_SECONDS", 0.0)
+    reader = KnowledgeIndex.open(fake_scratch_settings)
+    old = settled(reader)
+    KnowledgeIndex.open(fake_scratch_settings).delete_article(DIBAO_ARTICLE)
+    reader.table()  # sees the new revision and starts the reload; answers from the old table meanwhile
+    assert wait_for(lambda: reader._table is not old)
+    assert reader._table.key.revision == reader.revision() and not dibao_ids(reader)
+
+
+def test_the_dictionary_cache_is_rebuilt_when_damaged_and_segments_like_jieba(tmp_path):
+    text = "卫东区民政局局长在东安路社区走访低保户，为适龄儿童免费窝沟封闭。"
+    made = Dictionary(DICTIONARY.source, tmp_path)
+    mine = Segmenter(("窝沟封闭",), made)
+    tokens, tags, cache = mine.tokenize(text), mine.tagged(text), made.cache.read_bytes()
+    assert "窝沟封闭" in tokens
+    damaged = bytearray(cache)
+    damaged[-10] ^= 0x01
+    made.cache.write_bytes(bytes(damaged))
+    again = Segmenter(("窝沟封闭",), Dictionary(DICTIONARY.source, tmp_path))
+    assert (again.tokenize(text), again.tagged(text)) == (tokens, tags)
+    assert made.cache.read_bytes() == cache  # made again, not read damaged
+    plain = Segmenter((), Dictionary(DICTIONARY.source, tmp_path))
+    assert plain.words_of(text) == jieba.lcut(text)
+    assert plain.tagged(text) == [(p.word, p.flag) for p in posseg.lcut(text)]
