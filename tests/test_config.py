@@ -27,7 +27,7 @@ def test_variables_are_read_as_the_field_types(monkeypatch):
     ("DENSE_WEIGHT", "half", "BOT_DENSE_WEIGHT must be a number, got 'half'"),
     ("INGEST_WORKERS", "auto", "BOT_INGEST_WORKERS must be an integer, got 'auto'"),
     ("INGEST_WORKERS", "-1", r"BOT_INGEST_WORKERS must be 0 \(one per CPU\) or more, got -1"),
-    ("INGEST_POOL", "fork", "BOT_INGEST_POOL must be one of process, thread, got 'fork'"),
+    ("INGEST_POOL", "fork", "BOT_INGEST_POOL must be one of thread, process, got 'fork'"),
 ])
 def test_a_malformed_number_stops_with_its_variable_named(monkeypatch, name, value, message):
     monkeypatch.setenv(f"BOT_{name}", value)
@@ -43,5 +43,5 @@ def test_ingest_workers_are_one_per_usable_cpu_unless_set(monkeypatch):
         else:
             monkeypatch.setenv("BOT_INGEST_WORKERS", raw)
         assert Settings.from_env().ingest_worker_count == expected, raw
-    monkeypatch.setenv("BOT_INGEST_POOL", "thread")
-    assert Settings.from_env().ingest_pool == "thread"
+    monkeypatch.setenv("BOT_INGEST_POOL", "process")
+    assert Settings.from_env().ingest_pool == "process"

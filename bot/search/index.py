@@ -265,8 +265,8 @@ class KnowledgeIndex:
                              seconds=time.perf_counter() - started)
 
     def _embedded(self, chunks: list[Chunk]) -> Iterator[tuple[list[Chunk], list[list[float]]]]:
-        """Write batches with their vectors: embedded here, or by worker processes (threads) that embed the next
-        batch while this process writes one. Workers pay only beyond one write batch: starting them costs
+        """Write batches with their vectors: embedded here, or by workers (threads or processes) that embed the
+        next batch while this process writes one. Workers pay only beyond one write batch: starting them costs
         seconds (imports, loading the model), as much as embedding a few dozen chunks."""
         batches = [chunks[i:i + WRITE_BATCH] for i in range(0, len(chunks), WRITE_BATCH)]
         workers = self.settings.ingest_worker_count

