@@ -3,19 +3,22 @@ in by a background thread while queries go on with the old one, and never a sour
 chunks. Hash embeddings: the model is not the point."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
 import time
 
+import bm25s
 import jieba
+import numpy as np
 import pytest
 from chromadb.api.models.Collection import Collection
 
 import bot.search.index
 from bot.knowledge.articles import KnowledgeLoad, parse_article
 from bot.search.index import KnowledgeIndex
-from bot.search.keyword import DICTIONARY, Dictionary, Segmenter, posseg
+from bot.search.keyword import DICTIONARY, Dictionary, KeywordIndex, Segmenter, TermCorpus, posseg
 from bot.search.retrieval import CANDIDATES, HybridSearch
 from bot.search.table import MANIFEST, SCRATCH_MAX_AGE_SECONDS, KeywordTable, TableKey
 
@@ -33,17 +36,35 @@ def wait_for(condition, seconds: float = WAIT_SECONDS) -> bool:
     return True
 
 
+def _threads_calling(monkeypatch, name: str) -> list[str]:
+    """The name of the thread of every call of KeywordTable's ``name``."""
+    calls: list[str] = []
+    real = getattr(KeywordTable, name)
+    if isinstance(KeywordTable.__dict__[name], classmethod):
+        real = real.__func__
+
+        def counted(cls, *args, **kwargs):
+            calls.append(threading.current_thread().name)
+            return real(cls, *args, **kwargs)
+        monkeypatch.setattr(KeywordTable, name, classmethod(counted))
+    else:
+        def counted(self, *args, **kwargs):
+            calls.append(threading.current_thread().name)
+            return real(self, *args, **kwargs)
+        monkeypatch.setattr(KeywordTable, name, counted)
+    return calls
+
+
 @pytest.fixture
 def builds(monkeypatch) -> list[str]:
-    """The name of the thread of every keyword table built from the collection's records."""
-    calls: list[str] = []
-    real = KeywordTable.build.__func__
+    """Every keyword table built from all of the collection's records."""
+    return _threads_calling(monkeypatch, "build")
 
-    def counted(cls, *args, **kwargs):
-        calls.append(threading.current_thread().name)
-        return real(cls, *args, **kwargs)
-    monkeypatch.setattr(KeywordTable, "build", classmethod(counted))
-    return calls
+
+@pytest.fixture
+def changes(monkeypatch) -> list[str]:
+    """Every keyword table made from another by reading only the chunks that changed."""
+    return _threads_calling(monkeypatch, "changed")
 
 
 @pytest.fixture
@@ -101,6 +122,81 @@ def test_the_loaded_table_searches_like_a_fresh_build(fake_scratch_settings, fak
     assert {t: loaded.keyword.document_frequency(t) for t in counts} == counts
 
 
+def _seed_tokens(index) -> tuple[list[str], list[list[str]]]:
+    chunks = list(index.chunks())
+    return [c.id for c in chunks], [index.segmenter.tokenize(c.indexed_text) for c in chunks]
+
+
+def _scores(keyword: KeywordIndex) -> dict[tuple[str, str], float]:
+    """Every (chunk id, term) entry of the score matrix, by name: numbering aside, two indexes compare equal."""
+    scores = keyword._bm25.scores
+    terms = {column: term for term, column in keyword._bm25.vocab_dict.items()}
+    return {(keyword.ids[int(row)], terms[column]): float(value)
+            for column in range(len(scores["indptr"]) - 1)
+            for row, value in zip(scores["indices"][scores["indptr"][column]:scores["indptr"][column + 1]],
+                                  scores["data"][scores["indptr"][column]:scores["indptr"][column + 1]])}
+
+
+QUERIES = ("低保 办理", "窝沟 封闭 小学", "卫东区 环卫", "没有的词")
+
+
+def test_the_numpy_build_scores_exactly_like_bm25s_own_index(fake_index):
+    ids, tokens = _seed_tokens(fake_index)
+    tokens += [[], ["低保", "低保", "低保"]]  # a chunk of stopwords only, and one repeating a term
+    ids += ["empty", "repeated"]
+    ours = KeywordIndex(ids, tokens, fake_index.segmenter)
+    theirs = bm25s.BM25()
+    theirs.index(tokens, show_progress=False)
+    reference = KeywordIndex.__new__(KeywordIndex)
+    reference._assemble(ids, TermCorpus.encode(tokens), fake_index.segmenter, theirs)
+    assert _scores(ours) == _scores(reference) and len(_scores(ours)) > 1000
+    for query in QUERIES:
+        assert ours.search(query.split(), 10) == reference.search(query.split(), 10)
+
+
+def test_a_change_of_a_few_chunks_is_a_fresh_build_of_the_result(fake_index):
+    ids, tokens = _seed_tokens(fake_index)
+    removed = {ids[0], ids[3]}
+    added_ids, added_tokens = ["new-1", "new-2"], [["天文台", "观星", "低保"], ["天文台"] * 4]
+    changed = KeywordIndex(ids, tokens, fake_index.segmenter).changed(removed, added_ids, added_tokens)
+    kept = [(i, t) for i, t in zip(ids, tokens) if i not in removed] + list(zip(added_ids, added_tokens))
+    fresh = KeywordIndex([i for i, _ in kept], [t for _, t in kept], fake_index.segmenter)
+    assert changed.ids == fresh.ids and _scores(changed) == _scores(fresh)
+    assert set(changed._vocab) == set(fresh._vocab)  # terms only removed chunks held are gone
+    for query in QUERIES + ("天文台 观星",):
+        assert changed.search(query.split(), 10) == fresh.search(query.split(), 10)
+    for term in ("天文台", "低保", "卫东"):
+        assert changed.document_frequency(term) == fresh.document_frequency(term)
+
+
+def test_a_write_reads_only_the_chunks_it_changed_and_leaves_the_table_of_a_fresh_build(
+        fake_scratch_settings, monkeypatch, builds):
+    index = KnowledgeIndex.open(fake_scratch_settings)
+    settled(index)
+    reads: list[dict] = []
+    real = Collection.get
+
+    def spy(self, *args, **kwargs):
+        reads.append(kwargs)
+        return real(self, *args, **kwargs)
+    monkeypatch.setattr(Collection, "get", spy)
+    text = ("---\nid: 20991231-01\ntitle: 卫东区青少年宫天文台开放\ndate: '2099-12-31'\nkind: news\n---\n"
+            "卫东区青少年宫天文台全年接待观星的青少年5123人次。\n")
+    index.sync(KnowledgeLoad([parse_article(text, "articles/20991231-01.md")]), progress=False,
+               paths={"articles/20991231-01.md"})
+    index.delete_article(DIBAO_ARTICLE)
+    # Nothing reads the documents or metadata of chunks the writes did not touch.
+    assert builds == []
+    assert all(r.get("ids") or r.get("where") for r in reads if set(r.get("include") or []) - {"embeddings"})
+    table = index.table()
+    records = list(index._records(["documents", "metadatas"]))
+    fresh = KeywordTable.build(table.key, records, index.segmenter)
+    assert table.chunks == fresh.chunks and _scores(table.keyword) == _scores(fresh.keyword)
+    assert any(c.article_id == "20991231-01" for c in table.chunks.values()) and not dibao_ids(index)
+    loaded = KnowledgeIndex.open(fake_scratch_settings)  # what the write saved
+    assert _scores(settled(loaded).keyword) == _scores(fresh.keyword)
+
+
 def _truncate(folder):
     path = folder / "data.csc.index.npy"
     path.write_bytes(path.read_bytes()[:100])
@@ -121,6 +217,17 @@ def _missing_file(folder):
     (folder / "vocab.index.json").unlink()
 
 
+def _terms_out_of_range(folder):
+    """Term arrays that name a term the vocabulary lacks, with a manifest that checks out."""
+    flat = np.load(folder / "terms.npy")
+    flat[0] = 10 ** 8
+    np.save(folder / "terms.npy", flat)
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    data = (folder / "terms.npy").read_bytes()
+    manifest["files"]["terms.npy"] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    (folder / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+
+
 def _foreign(folder):
     """A table of another collection copied in under this one's name: its manifest names the other key."""
     manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
@@ -128,7 +235,7 @@ def _foreign(folder):
     (folder / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
 
 
-@pytest.mark.parametrize("damage", [_truncate, _flip_a_byte, _garbage_manifest, _missing_file, _foreign])
+@pytest.mark.parametrize("damage", [_truncate, _flip_a_byte, _garbage_manifest, _missing_file, _terms_out_of_range, _foreign])
 def test_a_damaged_or_foreign_saved_table_is_rebuilt_and_saved_again(fake_scratch_settings, builds, damage):
     (folder,) = saved_folders(fake_scratch_settings)
     damage(folder)
@@ -140,17 +247,18 @@ def test_a_damaged_or_foreign_saved_table_is_rebuilt_and_saved_again(fake_scratc
     assert len(builds) == 1  # the next process loads what was saved again
 
 
-def test_a_table_that_lags_the_collection_answers_then_is_replaced(fake_scratch_settings, builds):
+def test_a_table_that_lags_the_collection_answers_then_is_replaced(fake_scratch_settings, builds, changes):
     """A saved table whose chunks are not the collection's (saved while a write was under way, then killed):
-    the first query is answered from it, a background reload builds the right one."""
+    the first query is answered from it, a background reload makes the right one from it."""
     writer = KnowledgeIndex.open(fake_scratch_settings)
     gone = writer.collection.get(where={"article_id": DIBAO_ARTICLE}, include=[])["ids"][:1]
     writer.collection.delete(ids=gone)  # a write killed before it bumped the revision
     index = KnowledgeIndex.open(fake_scratch_settings)
     assert HybridSearch(index)(DIBAO_QUESTION).passages  # answered at once, from the saved table
     table = settled(index)
-    assert builds == ["keyword-reload"]
+    assert builds == [] and changes == ["keyword-reload"]
     assert not set(gone) & set(table.chunks)
+    assert set(table.chunks) == set(writer.collection.get(include=[])["ids"])
 
 
 def test_an_old_scratch_folder_is_never_loaded_and_is_cleared(fake_scratch_settings, builds):
@@ -168,18 +276,18 @@ def test_an_old_scratch_folder_is_never_loaded_and_is_cleared(fake_scratch_setti
     assert TableKey.of_name(index._table.key.name).revision > TableKey.of_name(folder.name).revision
 
 
-def test_queries_are_answered_from_the_old_table_while_a_rebuild_is_held(fake_scratch_settings, monkeypatch):
+def test_queries_are_answered_from_the_old_table_while_a_new_one_is_held(fake_scratch_settings, monkeypatch):
     index = KnowledgeIndex.open(fake_scratch_settings)
     search = HybridSearch(index)
     old = settled(index)
     held, release = threading.Event(), threading.Event()
-    real = KeywordTable.build.__func__
+    real = KeywordTable.changed
 
-    def slow(cls, *args, **kwargs):
+    def slow(self, *args, **kwargs):
         held.set()
         assert release.wait(WAIT_SECONDS)
-        return real(cls, *args, **kwargs)
-    monkeypatch.setattr(KeywordTable, "build", classmethod(slow))
+        return real(self, *args, **kwargs)
+    monkeypatch.setattr(KeywordTable, "changed", slow)
     deleting = threading.Thread(target=index.delete_article, args=(DIBAO_ARTICLE,))
     deleting.start()
     try:

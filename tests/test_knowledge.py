@@ -1,11 +1,14 @@
 """Knowledge files: .md with front matter or .txt with a title line; a bad file is an error naming it, never a crash."""
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
 
-from bot.knowledge.articles import KnowledgeError, load_knowledge, normalize_body, parse_article, render_article
+import bot.knowledge.articles
+from bot.knowledge.articles import (KnowledgeError, KnowledgeFolder, knowledge_files, load_knowledge, normalize_body,
+                                    parse_article, render_article)
 from conftest import SEED_KNOWLEDGE
 
 GOOD_MD = """---
@@ -159,6 +162,43 @@ def test_one_bad_file_among_many(tmp_path):
     load = load_knowledge(tmp_path / "k")
     assert len(load.articles) == 11
     assert load.failed_paths == {"articles/zz-broken.md"}
+
+
+def test_files_are_listed_in_path_order_by_part(tmp_path):
+    for rel in ("a/x.md", "a-b/x.md", "a/b/y.txt", "b.md", "raw/page.txt", ".hidden/x.md", "a/.x.md.part",
+                "README.md", "notes.json"):
+        write(tmp_path, rel, GOOD_MD)
+    assert [p.relative_to(tmp_path).as_posix() for p in knowledge_files(tmp_path)] == [
+        "a/b/y.txt", "a/x.md", "a-b/x.md", "b.md"]
+
+
+def test_a_folder_parses_only_the_files_that_changed_and_loads_like_load_knowledge(tmp_path, monkeypatch):
+    shutil.copytree(SEED_KNOWLEDGE, tmp_path / "k")
+    root = tmp_path / "k"
+    parsed: list[str] = []
+    real = bot.knowledge.articles.read_article_file
+
+    def counted(path, root):
+        parsed.append(path.relative_to(root).as_posix())
+        return real(path, root)
+    monkeypatch.setattr(bot.knowledge.articles, "read_article_file", counted)
+    folder = KnowledgeFolder(root)
+    assert folder.load() == load_knowledge(root) and len(parsed) == 22  # both read all 11
+    parsed.clear()
+    assert folder.load() == load_knowledge(root) and len(parsed) == 11  # only load_knowledge read them again
+    first, second = sorted(p for p in (root / "articles").iterdir())[:2]
+    first.write_text(first.read_text(encoding="utf-8").replace("卫东", "卫东区区", 1), encoding="utf-8")
+    second.unlink()
+    write(root, "articles/zz-new.md", GOOD_MD)
+    write(root, "articles/zz-twin.md", GOOD_MD.replace("卫东区新建社区食堂", "同一编号"))
+    stat = first.stat()
+    os.utime(first, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same time, other size: still read again
+    parsed.clear()
+    load = folder.load()
+    assert sorted(parsed) == [f"articles/{first.name}", "articles/zz-new.md", "articles/zz-twin.md"]
+    assert load == load_knowledge(root)
+    assert f"articles/{second.name}" not in {a.path for a in load.articles}
+    assert load.failed_paths == {"articles/zz-twin.md"}  # a duplicate id, as load_knowledge reports it
 
 
 def test_normalize_body_drops_blank_lines_and_edge_spaces():

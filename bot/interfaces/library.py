@@ -19,8 +19,8 @@ from bot.config import Settings
 from bot.search.index import IngestSummary, KnowledgeIndex
 from bot.interfaces.preview import FileChange, file_change
 from bot.interfaces.trash import DELETING, RESTORING, SETTLED, Trash, TrashEntry, sha256
-from bot.knowledge.articles import (Article, ArticleFileError, KnowledgeLoad, load_knowledge, parse_article,
-                                    read_article_file)
+from bot.knowledge.articles import (Article, ArticleFileError, KnowledgeFolder, KnowledgeLoad, load_knowledge,
+                                    parse_article, read_article_file)
 from bot.knowledge.upload import LibraryError, UploadFiles, parse_upload, safe_filename
 from bot.text import normalize_query
 
@@ -71,6 +71,7 @@ class KnowledgeLibrary:
         self.settings = settings
         self.index = index
         self.root = settings.knowledge_dir
+        self.folder = KnowledgeFolder(self.root)
         self._trash = Trash(settings.trash_db)
         self._lock = threading.Lock()
 
@@ -78,7 +79,7 @@ class KnowledgeLibrary:
 
     def articles(self) -> list[Article]:
         """All loadable articles, newest first."""
-        articles = load_knowledge(self.root).articles
+        articles = self.folder.load().articles
         return sorted(articles, key=lambda a: (a.date, a.id), reverse=True)
 
     def search(self, text: str) -> list[Article]:
@@ -96,7 +97,7 @@ class KnowledgeLibrary:
                 if article is not None and article.id == article_id:
                     return article
                 break
-        return next((a for a in load_knowledge(self.root).articles if a.id == article_id), None)
+        return next((a for a in self.folder.load().articles if a.id == article_id), None)
 
     def _read(self, rel_path: str) -> Article | None:
         path = self.root / rel_path
@@ -140,7 +141,7 @@ class KnowledgeLibrary:
         that a crash leaves an entry ``recover`` finishes (see bot/interfaces/trash.py)."""
         started = time.perf_counter()
         with self._lock:
-            article = next((a for a in load_knowledge(self.root).articles if a.id == article_id), None)
+            article = next((a for a in self.folder.load().articles if a.id == article_id), None)
             if article is None:
                 if not self.index.delete_article(article_id):
                     raise LibraryError(f"没有编号为「{article_id}」的文章。")
@@ -265,7 +266,7 @@ class KnowledgeLibrary:
     def _id_taken(self, files: UploadFiles) -> tuple[str, str] | None:
         """(id, other file) when an article would take an id another file holds: a file may replace its own
         article, never another file's."""
-        owners = {a.id: a.path for a in load_knowledge(self.root).articles}
+        owners = {a.id: a.path for a in self.folder.load().articles}
         for rel, (_, article) in files.items():
             owner = owners.setdefault(article.id, rel)
             if owner != rel:

@@ -6,7 +6,10 @@ plain ``*.txt`` whose first line is its title. ``raw/`` holds source dumps (prin
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -188,7 +191,15 @@ def _error_line(text: str, exc: yaml.YAMLError) -> int | None:
 
 
 def knowledge_files(root: Path) -> list[Path]:
-    return [path for path in sorted(root.rglob("*")) if is_article_path(path.relative_to(root)) and path.is_file()]
+    """The article files under ``root``, in path order (os.walk: pathlib's rglob and sort took 0.7 s for 11,000
+    files)."""
+    found = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            rel = os.path.relpath(os.path.join(folder, name), root)
+            if is_article_path(Path(rel)):
+                found.append(rel.split(os.sep))
+    return [path for path in (root.joinpath(*parts) for parts in sorted(found)) if path.is_file()]
 
 
 def read_article_file(path: Path, root: Path) -> Article:
@@ -200,24 +211,57 @@ def read_article_file(path: Path, root: Path) -> Article:
     return parse_article(text, rel)
 
 
+def _read(path: Path, root: Path) -> Article | KnowledgeError:
+    try:
+        return read_article_file(path, root)
+    except ArticleFileError as exc:
+        return KnowledgeError(path.relative_to(root).as_posix(), str(exc), exc.line)
+
+
+def _assembled(files: Iterable[Article | KnowledgeError]) -> KnowledgeLoad:
+    """The articles in file order; a bad file, or one repeating an earlier file's id, becomes an error."""
+    result = KnowledgeLoad()
+    seen: dict[str, str] = {}
+    for item in files:
+        if isinstance(item, KnowledgeError):
+            result.errors.append(item)
+        elif item.id in seen:
+            result.errors.append(KnowledgeError(item.path, f"duplicate article id {item.id!r} (also in {seen[item.id]})"))
+        else:
+            seen[item.id] = item.path
+            result.articles.append(item)
+    return result
+
+
 def load_knowledge(root: Path, paths: list[Path] | None = None) -> KnowledgeLoad:
     """Read every article under ``root`` (or just ``paths``); a bad file becomes an error naming it, the others
     still load."""
-    result = KnowledgeLoad()
-    seen: dict[str, str] = {}
-    for path in knowledge_files(root) if paths is None else paths:
-        rel = path.relative_to(root).as_posix()
-        try:
-            article = read_article_file(path, root)
-        except ArticleFileError as exc:
-            result.errors.append(KnowledgeError(rel, str(exc), exc.line))
-            continue
-        if article.id in seen:
-            result.errors.append(KnowledgeError(rel, f"duplicate article id {article.id!r} (also in {seen[article.id]})"))
-            continue
-        seen[article.id] = rel
-        result.articles.append(article)
-    return result
+    return _assembled(_read(path, root) for path in (knowledge_files(root) if paths is None else paths))
+
+
+class KnowledgeFolder:
+    """A knowledge folder read like ``load_knowledge``, where a file is parsed again only once it changed (size,
+    modification time or inode differ): staff look up ids and list articles on every change, and parsing
+    11,000 files takes 4 s of the CPU that residents' questions share. Thread-safe."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._lock = threading.Lock()
+        self._parsed: dict[Path, tuple[tuple[int, int, int], Article | KnowledgeError]] = {}
+
+    def load(self) -> KnowledgeLoad:
+        with self._lock:
+            parsed = {}
+            for path in knowledge_files(self.root):
+                try:
+                    stat = path.stat()
+                except OSError:  # removed since the folder was listed
+                    continue
+                stamp = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+                known = self._parsed.get(path)
+                parsed[path] = known if known is not None and known[0] == stamp else (stamp, _read(path, self.root))
+            self._parsed = parsed
+            return _assembled(item for _, item in parsed.values())
 
 
 def render_article(article: Article) -> str:

@@ -12,6 +12,8 @@ import os
 import re
 import tempfile
 import threading
+from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -252,47 +254,134 @@ class KeywordHit:
     score: float
 
 
+BM25_K1, BM25_B = 1.5, 0.75  # bm25s's defaults (its "lucene" method), which every table is built with
+EMPTY_TERM = ""  # bm25s looks this up for a query none of whose terms it knows
+TERMS_FILE = "terms.npy"
+LENGTHS_FILE = "lengths.npy"
+
+
+@dataclass(frozen=True)
+class TermCorpus:
+    """The chunks as term numbers: one flat array of every chunk's terms in order, and each chunk's length.
+    Kept with the BM25 index (and saved with it) so that a change of a few chunks rebuilds it from these arrays
+    instead of reading and segmenting every chunk again."""
+    terms: dict[str, int]  # term → column of the score matrix; never renumbered, only extended
+    flat: np.ndarray  # int32
+    lengths: np.ndarray  # int32, one per chunk
+
+    @classmethod
+    def encode(cls, tokens: Iterable[list[str]], terms: dict[str, int] | None = None) -> "TermCorpus":
+        """``tokens`` (a list per chunk, read one at a time) numbered by ``terms`` (extended, in a copy, by the
+        ones it lacks). Straight into int32 arrays: 30k chunks' 4.4 million token strings never exist at once."""
+        terms = dict(terms) if terms is not None else {EMPTY_TERM: 0}
+        flat, lengths = array("i"), array("i")
+        for chunk in tokens:
+            flat.extend(terms.setdefault(term, len(terms)) for term in chunk)
+            lengths.append(len(chunk))
+        return cls(terms, np.frombuffer(flat, dtype=np.int32), np.frombuffer(lengths, dtype=np.int32))
+
+    def changed(self, kept: np.ndarray, added: list[list[str]]) -> "TermCorpus":
+        """The chunks where ``kept`` (a boolean per chunk) is true, in order, then ``added``; numbered again so
+        that terms only removed chunks held leave the vocabulary (it would otherwise grow with every change)."""
+        new = TermCorpus.encode(added, self.terms)
+        flat = np.concatenate([self.flat[np.repeat(kept, self.lengths)], new.flat])
+        used = np.zeros(len(new.terms), dtype=bool)
+        used[flat] = True
+        used[new.terms[EMPTY_TERM]] = True
+        number = (np.cumsum(used) - 1).astype(np.int32)
+        terms = {term: int(number[column]) for term, column in new.terms.items() if used[column]}
+        return TermCorpus(terms, number[flat], np.concatenate([self.lengths[kept], new.lengths]))
+
+    def bm25(self) -> bm25s.BM25:
+        """bm25s's index of these chunks, computed with numpy rather than by its per-chunk Python loops (3 s
+        at 30k chunks, holding the GIL that queries need): the same scores, the same compressed-column matrix
+        (one column per term, chunks in order within it), so bm25s's retrieval, save and load work unchanged."""
+        n_docs, n_terms = len(self.lengths), len(self.terms)
+        # One key per (term, chunk) pair, sorted by term then chunk: the matrix entries in column order.
+        pairs, tf = np.unique(self.flat.astype(np.int64) * n_docs
+                              + np.repeat(np.arange(n_docs, dtype=np.int64), self.lengths), return_counts=True)
+        columns, rows = (part.astype(np.int32) for part in np.divmod(pairs, n_docs))
+        del pairs
+        df = np.bincount(columns, minlength=n_terms)
+        idf = np.log1p((n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+        length = self.lengths[rows] / self.lengths.mean()
+        tfc = tf / (BM25_K1 * ((1 - BM25_B) + BM25_B * length) + tf)
+        bm25 = bm25s.BM25(k1=BM25_K1, b=BM25_B, method="lucene")
+        bm25.scores = {"data": (idf[columns] * tfc).astype(np.float32), "indices": rows,
+                       "indptr": np.concatenate([[0], np.cumsum(df)]).astype(np.int64), "num_docs": n_docs}
+        bm25.vocab_dict, bm25.unique_token_ids_set = self.terms, set(self.terms.values())
+        bm25.nonoccurrence_array = None
+        return bm25
+
+    def save(self, path: Path) -> None:
+        np.save(path / TERMS_FILE, self.flat)
+        np.save(path / LENGTHS_FILE, self.lengths)
+
+    @classmethod
+    def load(cls, path: Path, terms: dict[str, int]) -> "TermCorpus":
+        """Memory-mapped, like the score matrix: a change copies what it keeps."""
+        flat, lengths = np.load(path / TERMS_FILE, mmap_mode="r"), np.load(path / LENGTHS_FILE, mmap_mode="r")
+        if flat.dtype != np.int32 or lengths.dtype != np.int32 or int(lengths.sum()) != len(flat):
+            raise ValueError("the term arrays do not fit each other")
+        if len(flat) and (int(flat.max()) >= len(terms) or int(flat.min()) < 0):
+            raise ValueError("the term arrays name terms the vocabulary lacks")
+        return cls(terms, flat, lengths)
+
+
 class KeywordIndex:
-    """BM25 over pre-tokenized chunks, built from the vector store's chunks so both always agree, or loaded as
-    a build saved it (``save``/``load``: bm25s's own files)."""
+    """BM25 over pre-tokenized chunks, built from the vector store's chunks so both always agree, changed by a few
+    chunks without reading the others again (``changed``), or loaded as a build saved it (``save``/``load``)."""
 
     def __init__(self, ids: list[str], tokens: list[list[str]], segmenter: Segmenter = PLAIN):
-        bm25 = None
-        if ids:
-            bm25 = bm25s.BM25()
-            bm25.index(tokens, show_progress=False)
-        self._assemble(list(ids), bm25, segmenter)
+        self._assemble(list(ids), TermCorpus.encode(tokens), segmenter)
 
-    def _assemble(self, ids: list[str], bm25: bm25s.BM25 | None, segmenter: Segmenter) -> None:
+    @classmethod
+    def of_corpus(cls, ids: list[str], corpus: TermCorpus, segmenter: Segmenter) -> "KeywordIndex":
+        index = cls.__new__(cls)
+        index._assemble(ids, corpus, segmenter)
+        return index
+
+    def _assemble(self, ids: list[str], corpus: TermCorpus, segmenter: Segmenter,
+                  bm25: bm25s.BM25 | None = None) -> None:
         self.ids = ids
         self.segmenter = segmenter
+        self.corpus = corpus
         self._n = len(ids)
-        self._bm25 = bm25
-        self._vocab = bm25.vocab_dict if bm25 else {}
-        # The score matrix is sparse by term (CSC, a column per vocabulary entry but the "" bm25s appends) and
-        # every BM25 score of a term in a chunk is positive, so a column's entry count is the term's document
-        # frequency.
-        self._df = np.diff(bm25.scores["indptr"]).tolist() if bm25 else []
+        self._bm25 = bm25 or (corpus.bm25() if ids else None)
+        self._vocab = corpus.terms
+        # A column's entry count is the term's document frequency: every BM25 score of a term in a chunk is
+        # positive.
+        self._df = np.diff(self._bm25.scores["indptr"]).tolist() if self._bm25 else []
         # bm25s keeps scratch state during retrieval.
         self._lock = threading.Lock()
 
+    def changed(self, removed: set[str], added_ids: list[str], added_tokens: list[list[str]]) -> "KeywordIndex":
+        """A new index: this one without the ``removed`` chunks, with the added ones after the rest."""
+        kept = np.array([chunk_id not in removed for chunk_id in self.ids], dtype=bool)
+        return KeywordIndex.of_corpus([i for i, keep in zip(self.ids, kept) if keep] + list(added_ids),
+                                      self.corpus.changed(kept, added_tokens), self.segmenter)
+
     def save(self, path: Path) -> None:
-        """bm25s's files (score matrix, vocabulary, parameters) into the folder ``path``; the ids are the
-        caller's to keep, in this order."""
+        """bm25s's files (score matrix, vocabulary, parameters) and the term arrays into the folder ``path``;
+        the ids are the caller's to keep, in this order."""
         self._bm25.save(path, show_progress=False)
+        self.corpus.save(path)
 
     @classmethod
     def load(cls, path: Path, ids: list[str], segmenter: Segmenter) -> "KeywordIndex":
-        """What ``save`` wrote, for these ids; ValueError if the files do not fit them. The score matrix is
-        memory-mapped (worker processes share its pages): saved folders are only ever replaced or removed whole,
-        never rewritten in place, so the mapped file does not change under a reader."""
+        """What ``save`` wrote, for these ids; ValueError if the files do not fit them. The arrays are
+        memory-mapped (worker processes share their pages): saved folders are only ever replaced or removed
+        whole, never rewritten in place, so a mapped file does not change under a reader."""
         bm25 = bm25s.BM25.load(path, mmap=True, show_progress=False)
         scores = bm25.scores
         if (scores["num_docs"] != len(ids) or len(scores["indptr"]) - 1 > len(bm25.vocab_dict)
                 or not scores["indptr"][-1] == len(scores["data"]) == len(scores["indices"])):
             raise ValueError("the BM25 files do not fit the chunk table")
+        corpus = TermCorpus.load(path, bm25.vocab_dict)
+        if len(corpus.lengths) != len(ids):
+            raise ValueError("the term arrays do not fit the chunk table")
         index = cls.__new__(cls)
-        index._assemble(ids, bm25, segmenter)
+        index._assemble(ids, corpus, segmenter, bm25)
         return index
 
     def __len__(self) -> int:

@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bot.knowledge.chunking import Chunk
-from bot.search.keyword import KeywordIndex, Segmenter
+from bot.search.keyword import KeywordIndex, Segmenter, TermCorpus
 
-FORMAT = 1
+FORMAT = 2  # 2: the term arrays (keyword.TermCorpus) are saved too
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.json"
 SCRATCH_PREFIX = ".scratch-"
@@ -59,13 +59,28 @@ class KeywordTable:
     @classmethod
     def build(cls, key: TableKey, records: Iterable[tuple[str, str, dict]], segmenter: Segmenter) -> "KeywordTable":
         """From the collection's (id, document, metadata) records."""
-        chunks, tokens = {}, []
-        for chunk_id, document, meta in records:
-            chunk = chunks[chunk_id] = Chunk.from_record(chunk_id, document, meta)
-            # Tokens stored by an ingest with other lexicon words (or none recorded) are made again.
-            same = meta.get("segmenter") == segmenter.fingerprint
-            tokens.append(meta.get("tokens", "").split() if same else segmenter.tokenize(chunk.indexed_text))
-        return cls(key, KeywordIndex(list(chunks), tokens, segmenter), chunks)
+        chunks: dict[str, Chunk] = {}
+        corpus = TermCorpus.encode(_tokens(records, segmenter, chunks))
+        return cls(key, KeywordIndex.of_corpus(list(chunks), corpus, segmenter), chunks)
+
+    def changed(self, key: TableKey, removed: set[str], added: Iterable[tuple[str, str, dict]]) -> "KeywordTable":
+        """This table without the ``removed`` chunks and with the ``added`` records (chunks it does not hold):
+        what a write of a few articles needs, reading only their chunks where a build reads all of them (6 s
+        at 30k chunks)."""
+        new: dict[str, Chunk] = {}
+        tokens = list(_tokens(added, self.keyword.segmenter, new))
+        chunks = {chunk_id: chunk for chunk_id, chunk in self.chunks.items() if chunk_id not in removed}
+        chunks.update(new)
+        return KeywordTable(key, self.keyword.changed(removed, list(new), tokens), chunks)
+
+
+def _tokens(records: Iterable[tuple[str, str, dict]], segmenter: Segmenter, chunks: dict[str, Chunk]):
+    """Each record's tokens, in order, while its chunk goes into ``chunks``."""
+    for chunk_id, document, meta in records:
+        chunk = chunks[chunk_id] = Chunk.from_record(chunk_id, document, meta)
+        # Tokens stored by an ingest with other lexicon words (or none recorded) are made again.
+        same = meta.get("segmenter") == segmenter.fingerprint
+        yield meta.get("tokens", "").split() if same else segmenter.tokenize(chunk.indexed_text)
 
 
 def _row(chunk: Chunk) -> list:
