@@ -201,6 +201,29 @@ def test_a_folder_parses_only_the_files_that_changed_and_loads_like_load_knowled
     assert load.failed_paths == {"articles/zz-twin.md"}  # a duplicate id, as load_knowledge reports it
 
 
+@pytest.mark.parametrize("front_matter", [
+    "id: a\ntitle: 卫东区\ndate: 2023-03-06\nreporters: [记者 李明, 王芳]",
+    "title: '引号里的: 冒号'\nsubtitle: \"双引号\\t转义\"\nkind: photo\nreporters:\n  - 甲\n  - 乙",
+    "title: 数字标题\nid: 20170731\ndate: '2017-07'",
+    "title: [x",  # broken: libyaml rejects it, NoAliasLoader names the line
+    "title: ok\ndate: 2017-02-30",  # an impossible date
+    "base: &b 卫东\ntitle: *b",  # an alias: refused
+])
+def test_front_matter_reads_the_same_with_and_without_libyaml(tmp_path, monkeypatch, front_matter):
+    write(tmp_path, "a.md", f"---\n{front_matter}\n---\n正文。\n")
+    fast = load_knowledge(tmp_path)
+    monkeypatch.setattr(bot.knowledge.articles, "FAST_LOADER", None)
+    assert fast == load_knowledge(tmp_path)
+    if "&" in front_matter:
+        assert not fast.articles and "anchors and aliases" in fast.errors[0].message
+
+
+def test_the_seed_reads_the_same_with_and_without_libyaml(monkeypatch):
+    fast = load_knowledge(SEED_KNOWLEDGE)
+    monkeypatch.setattr(bot.knowledge.articles, "FAST_LOADER", None)
+    assert fast == load_knowledge(SEED_KNOWLEDGE) and len(fast.articles) == 11
+
+
 def test_normalize_body_drops_blank_lines_and_edge_spaces():
     assert normalize_body("  第一段。 \n\n\n\t第二段。\n  \n") == "第一段。\n第二段。"
 
