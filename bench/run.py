@@ -305,6 +305,7 @@ def loaded_pass(assistant, library: KnowledgeLibrary, questions: list[tuple[str,
     every question was asked once; each ask is timed and marked if it overlapped an upload or a delete (both
     re-index)."""
     library.recover()
+    library.articles()  # the staff console lists the articles when it opens, before anyone uploads
     for name, _, article_id in uploads:  # left behind by a run that was killed mid-round
         if (library.root / UPLOAD_DIR / name).is_file():
             library.delete(article_id)

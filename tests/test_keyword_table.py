@@ -16,6 +16,7 @@ import pytest
 from chromadb.api.models.Collection import Collection
 
 import bot.search.index
+import bot.search.table
 from bot.knowledge.articles import KnowledgeLoad, parse_article
 from bot.search.index import KnowledgeIndex
 from bot.search.keyword import DICTIONARY, Dictionary, KeywordIndex, Segmenter, TermCorpus, posseg
@@ -25,6 +26,8 @@ from bot.search.table import MANIFEST, SCRATCH_MAX_AGE_SECONDS, KeywordTable, Ta
 DIBAO_ARTICLE = "20170731-09"  # 区民政局实现社会救助“无盲区” in the seed knowledge
 DIBAO_QUESTION = "卫东区低保家庭张遂卿的低保是谁办理的？"
 WAIT_SECONDS = 20
+ASTRONOMY = ("---\nid: 20991231-01\ntitle: 卫东区青少年宫天文台开放\ndate: '2099-12-31'\nkind: news\n---\n"
+             "卫东区青少年宫天文台全年接待观星的青少年5123人次。\n")
 
 
 def wait_for(condition, seconds: float = WAIT_SECONDS) -> bool:
@@ -180,9 +183,7 @@ def test_a_write_reads_only_the_chunks_it_changed_and_leaves_the_table_of_a_fres
         reads.append(kwargs)
         return real(self, *args, **kwargs)
     monkeypatch.setattr(Collection, "get", spy)
-    text = ("---\nid: 20991231-01\ntitle: 卫东区青少年宫天文台开放\ndate: '2099-12-31'\nkind: news\n---\n"
-            "卫东区青少年宫天文台全年接待观星的青少年5123人次。\n")
-    index.sync(KnowledgeLoad([parse_article(text, "articles/20991231-01.md")]), progress=False,
+    index.sync(KnowledgeLoad([parse_article(ASTRONOMY, "articles/20991231-01.md")]), progress=False,
                paths={"articles/20991231-01.md"})
     index.delete_article(DIBAO_ARTICLE)
     # Nothing reads the documents or metadata of chunks the writes did not touch.
@@ -193,8 +194,36 @@ def test_a_write_reads_only_the_chunks_it_changed_and_leaves_the_table_of_a_fres
     fresh = KeywordTable.build(table.key, records, index.segmenter)
     assert table.chunks == fresh.chunks and _scores(table.keyword) == _scores(fresh.keyword)
     assert any(c.article_id == "20991231-01" for c in table.chunks.values()) and not dibao_ids(index)
-    loaded = KnowledgeIndex.open(fake_scratch_settings)  # what the write saved
+    loaded = KnowledgeIndex.open(fake_scratch_settings)  # the saved table, caught up
     assert _scores(settled(loaded).keyword) == _scores(fresh.keyword)
+
+
+def test_a_small_write_is_not_saved_and_a_new_process_reads_only_its_chunks(fake_scratch_settings, monkeypatch,
+                                                                            builds):
+    (folder,) = saved_folders(fake_scratch_settings)
+    writer = KnowledgeIndex.open(fake_scratch_settings)
+    settled(writer)
+    writer.sync(KnowledgeLoad([parse_article(ASTRONOMY, "articles/20991231-01.md")]), progress=False,
+                paths={"articles/20991231-01.md"})
+    assert [f.name for f in saved_folders(fake_scratch_settings)] == [folder.name]  # one chunk: not worth a save
+    new_ids = [c.id for c in writer.chunks() if c.article_id == "20991231-01"]
+    read_ids: list[str] = []
+    real = Collection.get
+
+    def spy(self, *args, **kwargs):
+        if "documents" in (kwargs.get("include") or []):
+            read_ids.extend(kwargs.get("ids") or ["<all>"])
+        return real(self, *args, **kwargs)
+    monkeypatch.setattr(Collection, "get", spy)
+    reader = KnowledgeIndex.open(fake_scratch_settings)  # starts from the saved table, then catches up
+    table = settled(reader)
+    assert builds == [] and read_ids == new_ids
+    assert table.key.revision == reader.revision() and set(table.chunks) == set(writer.table().chunks)
+    monkeypatch.setattr(bot.search.table, "SAVE_AFTER_CHANGES", 1)
+    monkeypatch.setattr(bot.search.table, "SAVE_AFTER_FRACTION", 0.0)
+    writer.delete_article(DIBAO_ARTICLE)
+    assert [f.name for f in saved_folders(fake_scratch_settings)] == [writer.table().key.name]
+    assert writer.table().unsaved == 0
 
 
 def _truncate(folder):
@@ -340,9 +369,7 @@ def test_an_article_another_process_added_is_found_before_this_one_reloads(fake_
     monkeypatch.setattr(bot.search.index, "REVISION_CHECK_SECONDS", 3600.0)
     reader = KnowledgeIndex.open(fake_scratch_settings)
     settled(reader)
-    text = ("---\nid: 20991231-01\ntitle: 卫东区青少年宫天文台开放\ndate: '2099-12-31'\nkind: news\n---\n"
-            "卫东区青少年宫天文台全年接待观星的青少年5123人次。\n")
-    article = parse_article(text, "articles/20991231-01.md")
+    article = parse_article(ASTRONOMY, "articles/20991231-01.md")
     KnowledgeIndex.open(fake_scratch_settings).sync(KnowledgeLoad([article]), progress=False,
                                                     paths={"articles/20991231-01.md"})
     assert not any(c.article_id == "20991231-01" for c in reader.chunks())  # its table has not reloaded

@@ -141,7 +141,7 @@ class KnowledgeLibrary:
         that a crash leaves an entry ``recover`` finishes (see bot/interfaces/trash.py)."""
         started = time.perf_counter()
         with self._lock:
-            article = next((a for a in self.folder.load().articles if a.id == article_id), None)
+            article = self.article(article_id)
             if article is None:
                 if not self.index.delete_article(article_id):
                     raise LibraryError(f"没有编号为「{article_id}」的文章。")

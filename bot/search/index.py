@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain, islice
 
 import chromadb
@@ -175,8 +175,9 @@ class KnowledgeIndex:
                 else:
                     table = KeywordTable.build(key, self._records(["documents", "metadatas"]), self.segmenter)
                 # A write under way moved the revision on: this table is already behind, so it is not saved.
-                if self.revision() == key.revision:
+                if (not table.unsaved or table.worth_saving) and self.revision() == key.revision:
                     self._store.save(table)
+                    table = replace(table, unsaved=0)
             self._table, self._behind = table, False
 
     def _reload_in_background(self) -> None:
