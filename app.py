@@ -13,6 +13,9 @@ from contextlib import contextmanager
 
 # Gradio's usage analytics would try to reach the internet on every start.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# Gradio imports matplotlib on a server's first event to switch it to "agg"; named here, matplotlib need not find
+# its default backend, which imported pyplot (0.3 s of the first answer).
+os.environ.setdefault("MPLBACKEND", "agg")
 
 from bot.config import Settings  # noqa: E402
 from bot.logs import configure as configure_logging  # noqa: E402
