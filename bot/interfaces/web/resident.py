@@ -92,9 +92,10 @@ class ResidentPage:
         return self.assistant.lexicon.district
 
     def examples(self) -> list[str]:
-        """The lexicon's example questions whose topic the knowledge still contains."""
-        texts = [c.indexed_text for c in self.assistant.index.chunks()]
-        return [e.question for e in self.assistant.lexicon.examples if any(e.topic in t for t in texts)]
+        """The lexicon's example questions whose topic the knowledge still contains (each search stops at the first
+        chunk that has it, where a list of every chunk's text cost 0.03 s a start at 30k chunks)."""
+        chunks = self.assistant.index.chunks()
+        return [e.question for e in self.assistant.lexicon.examples if any(e.topic in c.indexed_text for c in chunks)]
 
     def placeholder(self) -> str:
         topics = list(dict.fromkeys(e.topic for e in self.assistant.lexicon.examples))
