@@ -1,11 +1,12 @@
 """The keyword table: the BM25 index and the chunk table it was built from, one snapshot that queries read whole,
 and the folder where it is saved so that a process loads it (~0.2 s at 10k chunks) instead of reading every
-chunk from Chroma and building BM25 again (~4 s).
+chunk from Chroma and building BM25 again (~4 s). After a write, a new table is made from the old one and the
+chunks that changed (``KeywordTable.changed``).
 
 A saved table is a subfolder named by its key (collection id, collection revision, segmenter fingerprint)
-holding bm25s's files, the term arrays, ``chunks.jsonl`` and ``manifest.json`` (the key, each file's size and sha256). It is
-written under a scratch name and renamed into place whole, so a reader never sees part of one; a folder whose
-manifest or files do not check out is reported, removed and built again, never used.
+holding bm25s's files, the term arrays, ``chunks.jsonl`` and ``manifest.json`` (the key, each file's size and
+sha256). It is written under a scratch name and renamed into place whole, so a reader never sees part of one; a
+folder whose manifest or files do not check out is reported, removed and built again, never used.
 """
 from __future__ import annotations
 
@@ -95,7 +96,9 @@ def _tokens(records: Iterable[tuple[str, str, dict]], segmenter: Segmenter, chun
 
 
 def _row(chunk: Chunk) -> list:
-    return [chunk.article_id, chunk.title, chunk.date, chunk.kind, chunk.path, chunk.start, chunk.end, chunk.text]
+    """A line of chunks.jsonl: Chunk's fields in order."""
+    return [chunk.id, chunk.article_id, chunk.title, chunk.date, chunk.kind, chunk.path, chunk.start, chunk.end,
+            chunk.text]
 
 
 def _digest(path: Path) -> dict:
@@ -122,7 +125,7 @@ class TableStore:
             # A line at a time: one json.dumps of 30k chunks holds the GIL, and every question waits, for 0.1 s.
             with open(scratch / CHUNKS, "w", encoding="utf-8") as out:
                 for chunk_id in table.keyword.ids:
-                    out.write(json.dumps([chunk_id, *_row(table.chunks[chunk_id])], ensure_ascii=False) + "\n")
+                    out.write(json.dumps(_row(table.chunks[chunk_id]), ensure_ascii=False) + "\n")
             files = {p.name: _digest(p) for p in sorted(scratch.iterdir())}
             (scratch / MANIFEST).write_text(json.dumps({"format": FORMAT, "key": asdict(table.key), "files": files}),
                                             encoding="utf-8")
