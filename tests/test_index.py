@@ -259,7 +259,8 @@ def test_a_write_embeds_with_a_copy_of_the_model_that_questions_never_wait_for(f
             assert release.wait(20)
         return real(self, texts)
     monkeypatch.setattr(type(shared), "embed_documents", watched)
-    text = "---\nid: 20991231-01\ntitle: 卫东区青少年宫天文台开放\n---\n卫东区青少年宫天文台全年接待观星的青少年5123人次。\n"
+    text = ("---\nid: 20991231-01\ntitle: 卫东区青少年宫天文台开放\n---\n"
+            "卫东区青少年宫天文台全年接待观星的青少年5123人次。\n")
     writing = threading.Thread(target=index.sync, args=(KnowledgeLoad([parse_article(text, "articles/x.md")]),),
                                kwargs={"progress": False, "paths": {"articles/x.md"}})
     writing.start()

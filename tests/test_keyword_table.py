@@ -264,7 +264,8 @@ def _foreign(folder):
     (folder / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
 
 
-@pytest.mark.parametrize("damage", [_truncate, _flip_a_byte, _garbage_manifest, _missing_file, _terms_out_of_range, _foreign])
+@pytest.mark.parametrize("damage", [_truncate, _flip_a_byte, _garbage_manifest, _missing_file, _terms_out_of_range,
+                                    _foreign])
 def test_a_damaged_or_foreign_saved_table_is_rebuilt_and_saved_again(fake_scratch_settings, builds, damage):
     (folder,) = saved_folders(fake_scratch_settings)
     damage(folder)

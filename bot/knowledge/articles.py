@@ -247,7 +247,8 @@ def _assembled(files: Iterable[Article | KnowledgeError]) -> KnowledgeLoad:
         if isinstance(item, KnowledgeError):
             result.errors.append(item)
         elif item.id in seen:
-            result.errors.append(KnowledgeError(item.path, f"duplicate article id {item.id!r} (also in {seen[item.id]})"))
+            message = f"duplicate article id {item.id!r} (also in {seen[item.id]})"
+            result.errors.append(KnowledgeError(item.path, message))
         else:
             seen[item.id] = item.path
             result.articles.append(item)
