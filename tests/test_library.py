@@ -133,6 +133,16 @@ def test_deleted_article_is_no_longer_retrieved(library, index, fake_scratch_set
         library.delete(DIBAO_ARTICLE)
 
 
+def test_chunks_left_by_a_file_that_is_gone_are_deleted_and_counted(library, index, fake_scratch_settings):
+    path = fake_scratch_settings.knowledge_dir / library.article(DIBAO_ARTICLE).path
+    chunks = sum(c.article_id == DIBAO_ARTICLE for c in index.chunks())
+    path.unlink()  # removed by hand, not through the console: its chunks stay until an ingest
+    change = library.delete(DIBAO_ARTICLE)
+    assert change.chunks_removed == chunks >= 1 and change.files[0].path == ""
+    assert f"移除 {chunks} 段" in change.message()
+    assert DIBAO_ARTICLE not in {c.article_id for c in index.chunks()}
+
+
 def test_uploaded_article_can_be_deleted(library, index):
     library.add_file("hours.md", LIBRARY_MD.encode("utf-8"))
     library.delete("wd-test-library-hours")

@@ -143,10 +143,10 @@ class KnowledgeLibrary:
         with self._lock:
             article = self.article(article_id)
             if article is None:
-                if not self.index.delete_article(article_id):
+                if not (removed := self.index.delete_article(article_id)):
                     raise LibraryError(f"没有编号为「{article_id}」的文章。")
                 return LibraryChange("deleted", (ChangedFile("", article_id, article_id, ""),),
-                                     seconds=time.perf_counter() - started)
+                                     chunks_removed=removed, seconds=time.perf_counter() - started)
             path = self.root / article.path
             entry = self._trash.put(article, path.read_bytes())
             try:
