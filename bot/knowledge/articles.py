@@ -80,7 +80,7 @@ class NoAliasLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
-# libyaml's parser (same constructor, so the same values) reads front matter ~5x faster than NoAliasLoader.
+# libyaml's parser (same constructor, so the same values): whole files load ~3x faster than with NoAliasLoader.
 FAST_LOADER = getattr(yaml, "CSafeLoader", None)
 
 
@@ -204,7 +204,7 @@ def _error_line(text: str, exc: yaml.YAMLError) -> int | None:
 def _article_entries(root: Path) -> list[tuple[list[str], os.DirEntry]]:
     """(path parts relative to ``root``, directory entry) of each article file, in path order. os.scandir: its
     entries know whether they are files without a stat call, and pathlib's rglob, sort and relative_to took
-    0.7 s for 11,000 files. Symbolic links to folders are not followed (as rglob does not)."""
+    0.3 s for 11,000 files (this, 0.12 s). Symbolic links to folders are not followed (as rglob does not)."""
     found, folders = [], [([], os.fspath(root))]
     while folders:
         parts, folder = folders.pop()
@@ -264,7 +264,7 @@ def load_knowledge(root: Path, paths: list[Path] | None = None) -> KnowledgeLoad
 class KnowledgeFolder:
     """A knowledge folder read like ``load_knowledge``, where a file is parsed again only once it changed (size,
     modification time or inode differ): staff look up ids and list articles on every change, and parsing
-    11,000 files takes 4 s of the CPU that residents' questions share. Thread-safe."""
+    11,000 files takes 1.5 s of the CPU that residents' questions share. Thread-safe."""
 
     def __init__(self, root: Path):
         self.root = root

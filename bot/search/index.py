@@ -158,19 +158,19 @@ class KnowledgeIndex:
         with self._build_lock:
             key = TableKey(str(self.collection.id), self.revision(), self.segmenter.fingerprint)
             ids = self._ids()
+            present = set(ids)
             current = self._table
             table = current if current is not None and current.key == key else self._store.load(key, self.segmenter)
             # A revision's table saved while a write was still under way (or was killed midway) lacks some of
             # its chunks or holds removed ones: only the ids tell.
-            if table is not None and set(table.chunks) != set(ids):
+            if table is not None and set(table.chunks) != present:
                 self._store.discard(key)
                 table = None
             if table is None:
                 if current is not None and (current.key.collection_id, current.key.segmenter) == (
                         key.collection_id, key.segmenter):
                     # Only the chunks that changed are read: what a write of a few articles costs stays small.
-                    kept = set(ids)
-                    table = current.changed(key, {i for i in current.chunks if i not in kept},
+                    table = current.changed(key, {i for i in current.chunks if i not in present},
                                             self._records_of([i for i in ids if i not in current.chunks]))
                 else:
                     table = KeywordTable.build(key, self._records(["documents", "metadatas"]), self.segmenter)

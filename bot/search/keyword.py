@@ -265,7 +265,7 @@ class TermCorpus:
     """The chunks as term numbers: one flat array of every chunk's terms in order, and each chunk's length.
     Kept with the BM25 index (and saved with it) so that a change of a few chunks rebuilds it from these arrays
     instead of reading and segmenting every chunk again."""
-    terms: dict[str, int]  # term → column of the score matrix; never renumbered, only extended
+    terms: dict[str, int]  # term → column of the score matrix
     flat: np.ndarray  # int32
     lengths: np.ndarray  # int32, one per chunk
 
@@ -344,9 +344,11 @@ class KeywordIndex:
         self._assemble(list(ids), TermCorpus.encode(tokens), segmenter)
 
     @classmethod
-    def of_corpus(cls, ids: list[str], corpus: TermCorpus, segmenter: Segmenter) -> "KeywordIndex":
+    def of_corpus(cls, ids: list[str], corpus: TermCorpus, segmenter: Segmenter,
+                  bm25: bm25s.BM25 | None = None) -> "KeywordIndex":
+        """The index of ``corpus`` (its chunks' ids in order), with its bm25s index if one was loaded."""
         index = cls.__new__(cls)
-        index._assemble(ids, corpus, segmenter)
+        index._assemble(ids, corpus, segmenter, bm25)
         return index
 
     def _assemble(self, ids: list[str], corpus: TermCorpus, segmenter: Segmenter,
@@ -388,9 +390,7 @@ class KeywordIndex:
         corpus = TermCorpus.load(path, bm25.vocab_dict)
         if len(corpus.lengths) != len(ids):
             raise ValueError("the term arrays do not fit the chunk table")
-        index = cls.__new__(cls)
-        index._assemble(ids, corpus, segmenter, bm25)
-        return index
+        return cls.of_corpus(ids, corpus, segmenter, bm25)
 
     def __len__(self) -> int:
         return self._n
