@@ -17,6 +17,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from bot.config import NEWS_SAMPLE, ROOT, Settings  # noqa: E402
 from fakes import HASH_SPEC  # noqa: E402  (importing it registers the backend)
+from openai_stub import OpenAIStub  # noqa: E402
 
 SEED_KNOWLEDGE = ROOT / "knowledge"
 SEED_PAGE = SEED_KNOWLEDGE / "raw" / "000_d8e10ae50a9c1096.txt"
@@ -178,3 +179,17 @@ def browser():
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="module")
+def stub_server():
+    """A stub model speaking the OpenAI protocol (tests/openai_stub.py), one per test module."""
+    with OpenAIStub() as server:
+        yield server
+
+
+@pytest.fixture
+def stub(stub_server):
+    """The module's stub model with no replies queued and no requests recorded by earlier tests."""
+    stub_server.reset()
+    return stub_server

@@ -17,7 +17,7 @@ from bot.answer.llm import (MIN_TERM_SUPPORT, NOT_FOUND_REPLY, build_messages, c
                             term_support, verify, with_source_age)
 from bot.answer.policy import NOT_FOUND_NOTICE, REMOVED_NOTICE, UNAVAILABLE_NOTICE, UNVERIFIED_NOTICE
 from bot.search.retrieval import Passage
-from openai_stub import OpenAIStub, Reply
+from openai_stub import Reply
 
 DENTAL_Q = "截至7月底，卫东区一共给多少名小学生做了窝沟封闭？"
 DIBAO_Q = "卫东区目前低保保障对象一共有多少户、多少人？"
@@ -273,20 +273,8 @@ def test_threshold_separates_sources_from_other_articles(seed_index):
 # ---- generation against the stub ----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def stub():
-    with OpenAIStub() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _fresh_stub(request):
-    if "stub" in request.fixturenames:
-        request.getfixturevalue("stub").reset()
-
-
-@pytest.fixture(scope="module")
-def llm_assistant(seed_settings, seed_index, stub):
-    return Assistant(seed_settings.with_(llm_base_url=stub.base_url, llm_model="stub", llm_timeout=5.0),
+def llm_assistant(seed_settings, seed_index, stub_server):
+    return Assistant(seed_settings.with_(llm_base_url=stub_server.base_url, llm_model="stub", llm_timeout=5.0),
                      index=seed_index)
 
 
@@ -414,8 +402,8 @@ def _drain(generator):
 # ---- failures fall back -------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def impatient(seed_settings, seed_index, stub):
-    return Assistant(seed_settings.with_(llm_base_url=stub.base_url, llm_model="stub", llm_timeout=0.5),
+def impatient(seed_settings, seed_index, stub_server):
+    return Assistant(seed_settings.with_(llm_base_url=stub_server.base_url, llm_model="stub", llm_timeout=0.5),
                      index=seed_index)
 
 

@@ -10,7 +10,7 @@ from bot.answer.policy import (NOT_FOUND_NOTICE, REMOVED_NOTICE, UNAVAILABLE_NOT
                                consults, settle)
 from bot.answer.types import Answer
 from bot.config import Settings
-from openai_stub import OpenAIStub, Reply
+from openai_stub import Reply
 
 DRAFT = Answer(question="问", text="摘录[1]。", refused=False, notice="问题超过500个字。", timings_ms={"compose": 1.0})
 REFUSED = Answer(question="问", text="抱歉，现有资料中没有……", refused=True, timings_ms={"compose": 1.0})
@@ -71,17 +71,6 @@ def test_the_setting_rejects_a_typo(monkeypatch):
 
 DIBAO_Q = "卫东区目前低保保障对象一共有多少户、多少人？"
 UNANSWERABLE_Q = "卫东区的低保标准是每月多少元？"  # the articles count 低保 households, they give no monthly rate
-
-
-@pytest.fixture(scope="module")
-def stub():
-    with OpenAIStub() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _fresh_stub(stub):
-    stub.reset()
 
 
 def assistant_with(policy: str, seed_settings, seed_index, stub) -> Assistant:
