@@ -8,8 +8,6 @@ import gc
 import logging
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 # Gradio's usage analytics would try to reach the internet on every start.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -19,6 +17,7 @@ os.environ.setdefault("MPLBACKEND", "agg")
 
 from bot.config import Settings  # noqa: E402
 from bot.logs import configure as configure_logging  # noqa: E402
+from bot.process import collector_paused  # noqa: E402
 
 log = logging.getLogger("app")
 
@@ -28,19 +27,6 @@ def parse_args(settings: Settings, argv: list[str] | None = None) -> argparse.Na
     parser.add_argument("--host", default=settings.host, help=f"address to listen on (default {settings.host})")
     parser.add_argument("--port", type=int, default=settings.port, help=f"port (default {settings.port})")
     return parser.parse_args(argv)
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection inside (start-up): it makes half a million objects, modules, the pages, the
-    keyword table, that live as long as the server, and the collector scanning them again and again took 1 s of
-    a 5 s start. A start that succeeds then freezes them (``gc.freeze``), so that later collections skip them
-    (a full one took 0.25 s); the ~1 MiB of cyclic garbage the start leaves is frozen with them."""
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def main(argv: list[str] | None = None) -> int:

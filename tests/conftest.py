@@ -2,6 +2,7 @@
 answers and retrieval quality, and with hash embeddings (instant) for tests where the model is not the point."""
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import time
@@ -193,3 +194,11 @@ def stub(stub_server):
     """The module's stub model with no replies queued and no requests recorded by earlier tests."""
     stub_server.reset()
     return stub_server
+
+
+@pytest.fixture
+def frozen_before():
+    """gc.freeze()'s count before the test; whatever the test's entry point froze is unfrozen afterwards."""
+    before = gc.get_freeze_count()
+    yield before
+    gc.unfreeze()

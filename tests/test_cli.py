@@ -1,9 +1,12 @@
-"""``python -m bot ask`` as a user meets it: an empty question is a usage error found before anything loads, and
-``--help`` says what one call costs and how to ask many questions instead."""
+"""``python -m bot ask`` as a user meets it: an empty question is a usage error found before anything loads,
+``--help`` says what one call costs and how to ask many questions instead, and the garbage collector, paused while
+the one question is answered, runs again after it (the start-up frozen, which the collection at exit skips)."""
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -37,3 +40,20 @@ def test_ask_help_says_each_call_is_a_process_start_and_points_to_eval(capsys):
     help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal's width
     assert "Each ask is a whole process start" in help_text and "a few seconds" in help_text
     assert "python -m bot eval FILE" in help_text
+
+
+def test_ask_answers_with_the_collector_paused_then_freezes_what_it_made(monkeypatch, capsys, frozen_before):
+    seen = {}
+
+    class Answering:
+        def __init__(self, settings):
+            seen["opening"] = gc.isenabled()
+
+        def ask(self, question, history):
+            seen["answering"] = gc.isenabled()
+            return SimpleNamespace(text=f"答：{question}", notice="", citations=[])
+    monkeypatch.setattr("bot.answer.assistant.Assistant", Answering)
+    assert main(["ask", "低保怎么申请？"]) == 0
+    assert capsys.readouterr().out.strip() == "答：低保怎么申请？"
+    assert seen == {"opening": False, "answering": False} and gc.isenabled()
+    assert gc.get_freeze_count() > frozen_before  # the collection at exit skips it

@@ -198,8 +198,8 @@ def test_a_write_reads_only_the_chunks_it_changed_and_leaves_the_table_of_a_fres
     assert _scores(settled(loaded).keyword) == _scores(fresh.keyword)
 
 
-def test_a_small_write_is_not_saved_and_a_new_process_reads_only_its_chunks(fake_scratch_settings, monkeypatch,
-                                                                            builds):
+def test_a_small_write_is_not_saved_and_the_next_process_reads_only_its_chunks_then_saves(
+        fake_scratch_settings, monkeypatch, builds):
     (folder,) = saved_folders(fake_scratch_settings)
     writer = KnowledgeIndex.open(fake_scratch_settings)
     settled(writer)
@@ -219,6 +219,10 @@ def test_a_small_write_is_not_saved_and_a_new_process_reads_only_its_chunks(fake
     table = settled(reader)
     assert builds == [] and read_ids == new_ids
     assert table.key.revision == reader.revision() and set(table.chunks) == set(writer.table().chunks)
+    # and saves what it caught up to, so that the next process to start need not
+    assert [f.name for f in saved_folders(fake_scratch_settings)] == [table.key.name]
+    read_ids.clear()
+    assert settled(KnowledgeIndex.open(fake_scratch_settings)).key == table.key and read_ids == []
     monkeypatch.setattr(bot.search.table, "SAVE_AFTER_CHANGES", 1)
     monkeypatch.setattr(bot.search.table, "SAVE_AFTER_FRACTION", 0.0)
     writer.delete_article(DIBAO_ARTICLE)

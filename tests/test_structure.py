@@ -9,7 +9,7 @@ from bot.config import ROOT
 
 PACKAGE = ROOT / "bot"
 # Lowest first; a module may import its own layer and those before it.
-LAYERS = ["bot.config", "bot.text", "bot.logs", "bot.knowledge", "bot.search", "bot.answer", "bot.evaluation",
+LAYERS = ["bot.config", "bot.text", "bot.logs", "bot.process", "bot.knowledge", "bot.search", "bot.answer", "bot.evaluation",
           "bot.interfaces"]
 
 

@@ -174,8 +174,11 @@ class KnowledgeIndex:
                                             self._records_of([i for i in ids if i not in current.chunks]))
                 else:
                     table = KeywordTable.build(key, self._records(["documents", "metadatas"]), self.segmenter)
-                # A write under way moved the revision on: this table is already behind, so it is not saved.
-                if (not table.unsaved or table.worth_saving) and self.revision() == key.revision:
+                # A write under way moved the revision on: this table is already behind, so it is not saved. One
+                # that caught up with a saved copy this process started from is: the next process to start
+                # need not catch up again.
+                if ((not table.unsaved or table.worth_saving or self._behind)
+                        and self.revision() == key.revision):
                     self._store.save(table)
                     table = replace(table, unsaved=0)
             self._table, self._behind = table, False
