@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import orjson
+
 from bot.knowledge.chunking import Chunk
 from bot.search.keyword import KeywordIndex, Segmenter, TermCorpus
 
@@ -122,10 +124,10 @@ class TableStore:
         try:
             scratch.mkdir(parents=True)
             table.keyword.save(scratch)
-            # A line at a time: one json.dumps of 30k chunks holds the GIL, and every question waits, for 0.1 s.
-            with open(scratch / CHUNKS, "w", encoding="utf-8") as out:
+            # A line at a time: one dump of 30k chunks holds the GIL, and every question waits, for 0.1 s.
+            with open(scratch / CHUNKS, "wb") as out:
                 for chunk_id in table.keyword.ids:
-                    out.write(json.dumps(_row(table.chunks[chunk_id]), ensure_ascii=False) + "\n")
+                    out.write(orjson.dumps(_row(table.chunks[chunk_id])) + b"\n")
             files = {p.name: _digest(p) for p in sorted(scratch.iterdir())}
             (scratch / MANIFEST).write_text(json.dumps({"format": FORMAT, "key": asdict(table.key), "files": files}),
                                             encoding="utf-8")
@@ -178,8 +180,8 @@ class TableStore:
         for name, expected in files.items():
             if _digest(path / name) != expected:
                 raise ValueError(f"{name} differs from its manifest entry")
-        with open(path / CHUNKS, encoding="utf-8") as lines:
-            chunks = {row[0]: Chunk(*row) for row in map(json.loads, lines)}
+        with open(path / CHUNKS, "rb") as lines:
+            chunks = {row[0]: Chunk(*row) for row in map(orjson.loads, lines)}
         ids = list(chunks)
         return KeywordTable(key, KeywordIndex.load(path, ids, segmenter), chunks)
 
