@@ -215,8 +215,9 @@ def test_a_small_write_is_not_saved_and_the_next_process_reads_only_its_chunks_t
             read_ids.extend(kwargs.get("ids") or ["<all>"])
         return real(self, *args, **kwargs)
     monkeypatch.setattr(Collection, "get", spy)
-    reader = KnowledgeIndex.open(fake_scratch_settings)  # starts from the saved table, then catches up
-    table = settled(reader)
+    reader = KnowledgeIndex.open(fake_scratch_settings)  # catches up with the saved table before it answers
+    table = reader.table()
+    assert set(table.chunks) == set(writer.table().chunks) and settled(reader) is table
     assert builds == [] and read_ids == new_ids
     assert table.key.revision == reader.revision() and set(table.chunks) == set(writer.table().chunks)
     # and saves what it caught up to, so that the next process to start need not

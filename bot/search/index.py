@@ -133,8 +133,9 @@ class KnowledgeIndex:
         ``force`` (after a write in this process) loads or builds the table for the collection as it is now and
         waits for it; queries meanwhile go on with the table they have. Otherwise a change seen (here or in
         another process, checked every REVISION_CHECK_SECONDS) is loaded by a background thread and swapped in
-        whole. Only the first load, with no table to answer from, waits: for the newest saved table if there
-        is one (checked against the collection in the background, and reloaded if it lags), else for a build."""
+        whole. Only the first load, with no table to answer from, waits: for the newest saved table if it is of
+        the collection's revision (its ids checked in the background), for one made from a saved table of an
+        earlier revision and the chunks since, or else for a build."""
         if force:
             self._reload()
         elif self._table is None:
@@ -147,19 +148,24 @@ class KnowledgeIndex:
                 self._reload_in_background()
 
     def _load_first(self) -> None:
-        table = self._store.newest(str(self.collection.id), self.segmenter)
-        if table is None:
-            self._reload()
-        else:
-            self._table, self._behind = table, True
+        saved = self._store.newest(str(self.collection.id), self.segmenter)
+        if saved is not None and saved.key.revision == self.revision():
+            self._table, self._behind = saved, True
             self._reload_in_background()
+        else:
+            # Saved before the latest writes (they are saved only every SAVE_AFTER_CHANGES chunks): caught up
+            # now, as it still lists the chunks they removed.
+            self._reload(saved)
 
-    def _reload(self) -> None:
+    def _reload(self, saved: KeywordTable | None = None) -> None:
+        """The table of the collection as it is now, from ``saved`` (a first load's saved table of an earlier
+        revision) or the one in use, reading only the chunks they lack; built from all chunks without either."""
         with self._build_lock:
             key = TableKey(str(self.collection.id), self.revision(), self.segmenter.fingerprint)
             ids = self._ids()
             present = set(ids)
-            current = self._table
+            caught_up = saved is not None or self._behind  # from a saved copy: worth saving for the next process
+            current = saved if saved is not None else self._table
             table = current if current is not None and current.key == key else self._store.load(key, self.segmenter)
             # A revision's table saved while a write was still under way (or was killed midway) lacks some of
             # its chunks or holds removed ones: only the ids tell.
@@ -177,8 +183,7 @@ class KnowledgeIndex:
                 # A write under way moved the revision on: this table is already behind, so it is not saved. One
                 # that caught up with a saved copy this process started from is: the next process to start
                 # need not catch up again.
-                if ((not table.unsaved or table.worth_saving or self._behind)
-                        and self.revision() == key.revision):
+                if (not table.unsaved or table.worth_saving or caught_up) and self.revision() == key.revision:
                     self._store.save(table)
                     table = replace(table, unsaved=0)
             self._table, self._behind = table, False
