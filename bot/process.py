@@ -10,8 +10,8 @@ from contextlib import contextmanager
 def collector_paused() -> Iterator[None]:
     """No cyclic garbage collection inside (start-up): it makes half a million objects, modules, the pages, the
     keyword table, that live as long as the process, and the collector scanning them again and again took 1 s of
-    app.py's 5 s start and 0.2 s of a 1.5 s ``python -m bot ask``. A server that starts then freezes them
-    (``gc.freeze``), so that later collections skip them."""
+    app.py's 5 s start and 0.2 s of a 1.5 s ``python -m bot ask``. The entry point freezes them once it has
+    started (``gc.freeze``), so that later collections, and the one at exit, skip them."""
     gc.disable()
     try:
         yield

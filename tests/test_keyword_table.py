@@ -42,19 +42,14 @@ def wait_for(condition, seconds: float = WAIT_SECONDS) -> bool:
 def _threads_calling(monkeypatch, name: str) -> list[str]:
     """The name of the thread of every call of KeywordTable's ``name``."""
     calls: list[str] = []
-    real = getattr(KeywordTable, name)
-    if isinstance(KeywordTable.__dict__[name], classmethod):
-        real = real.__func__
+    real = KeywordTable.__dict__[name]
+    is_classmethod = isinstance(real, classmethod)
+    function = real.__func__ if is_classmethod else real
 
-        def counted(cls, *args, **kwargs):
-            calls.append(threading.current_thread().name)
-            return real(cls, *args, **kwargs)
-        monkeypatch.setattr(KeywordTable, name, classmethod(counted))
-    else:
-        def counted(self, *args, **kwargs):
-            calls.append(threading.current_thread().name)
-            return real(self, *args, **kwargs)
-        monkeypatch.setattr(KeywordTable, name, counted)
+    def counted(*args, **kwargs):  # the class or the instance first, as the function takes it
+        calls.append(threading.current_thread().name)
+        return function(*args, **kwargs)
+    monkeypatch.setattr(KeywordTable, name, classmethod(counted) if is_classmethod else counted)
     return calls
 
 
