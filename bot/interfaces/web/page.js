@@ -4,6 +4,8 @@
 // 2. After a new article, its highlighted sentence is scrolled into view (below the chat on a phone).
 // 3. Gradio scrolls a chat to its bottom; a resident must see the top of a new answer instead, so the chat's
 //    own autoscroll is off and each new turn is brought to the top here.
+// 4. A passage the reader opened (引用段落) stays open when Gradio renders its bubble anew, as it does when the
+//    follow-up suggestions arrive a moment after the answer.
 const scrollable = (node) => {
   for (let box = node.parentElement; box; box = box.parentElement) {
     const style = getComputedStyle(box);
@@ -44,6 +46,27 @@ if (window.__wdClickHandler) document.removeEventListener('click', window.__wdCl
 window.__wdClickHandler = onClick;
 document.addEventListener('click', onClick, true);
 
+// A passage is known by its source link's key (wd-cite-<turn>-<n>), which a re-rendered bubble keeps. The click on
+// its summary is recorded before the browser toggles it: a toggle event can land after the element is replaced.
+window.__wdOpenPassages = window.__wdOpenPassages || new Set();
+const passageKey = (details) => details.parentElement?.querySelector('a.wd-cite')?.getAttribute('href') || '';
+const onSummary = (event) => {
+  const summary = event.target.closest ? event.target.closest('details.wd-passage > summary') : null;
+  if (!summary) return;
+  const details = summary.parentElement, key = passageKey(details);
+  if (!key) return;
+  if (details.open) window.__wdOpenPassages.delete(key);
+  else window.__wdOpenPassages.add(key);
+};
+if (window.__wdSummaryHandler) document.removeEventListener('click', window.__wdSummaryHandler, true);
+window.__wdSummaryHandler = onSummary;
+document.addEventListener('click', onSummary, true);
+const reopenPassages = (chat) => {
+  if (!window.__wdOpenPassages.size) return;
+  for (const details of chat.querySelectorAll('details.wd-passage:not([open])'))
+    if (window.__wdOpenPassages.has(passageKey(details))) details.open = true;
+};
+
 watch('value', () => {
   const hit = element.querySelector('.wd-hit');
   if (hit) hit.scrollIntoView({block: 'center', behavior: 'smooth'});
@@ -64,8 +87,12 @@ if (!window.__wdChatObserver) {
   window.__wdChatObserver = new MutationObserver((changes) => {
     const chat = document.querySelector('#wd-chat');
     if (!chat || !changes.some((change) => chat.contains(change.target))) return;
+    reopenPassages(chat);
     const questions = chat.querySelectorAll("[data-testid='user']");
-    if (questions.length < turns) turns = 0;  // a new conversation
+    if (questions.length < turns) {  // a new conversation: its turns reuse the keys
+      turns = 0;
+      window.__wdOpenPassages.clear();
+    }
     if (questions.length > turns) {
       turns = questions.length;
       pinned = questions[questions.length - 1];
