@@ -2,10 +2,16 @@
 says what an upload would change and writes nothing."""
 from __future__ import annotations
 
+import fcntl
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
+
 import pytest
 
 from bot.search.index import KnowledgeIndex
-from bot.interfaces.library import KnowledgeLibrary, LibraryError
+from bot.interfaces.library import FolderBusy, KnowledgeLibrary, LibraryError
 from bot.interfaces.preview import MAX_SHOWN_CHARS, MAX_SHOWN_LINES
 from bot.search.retrieval import HybridSearch
 
@@ -155,6 +161,53 @@ def test_uploaded_article_can_be_deleted(library, index):
 LIBRARY_MD_2019 = (LIBRARY_MD.replace("卫东区社区图书馆夜间开放", "卫东区社区图书馆延长夜间开放")
                    .replace("到21点", "到22点")
                    + "\n2019年起周六晚上也开放。\n")
+
+
+def test_a_worker_starting_up_leaves_another_workers_upload_in_flight_alone(library, index, monkeypatch):
+    """Two app processes share the folder: the one starting recovers from crashes, and must not take the other's
+    staged file for a crash's leftovers (it deleted it, and the upload failed when it came to rename it)."""
+    other = KnowledgeLibrary(library.settings, index)  # its own thread lock, as another process has
+    indexing, go_on = threading.Event(), threading.Event()
+    real_sync = index.sync
+
+    def held_first_sync(*args, **kwargs):  # the upload waits, its file staged, until the other worker has started
+        if not indexing.is_set():
+            indexing.set()
+            go_on.wait(10)
+        return real_sync(*args, **kwargs)
+
+    monkeypatch.setattr(index, "sync", held_first_sync)
+    with ThreadPoolExecutor(2) as pool:
+        upload = pool.submit(library.add_file, "hours.md", LIBRARY_MD.encode("utf-8"))
+        assert indexing.wait(10)
+        recovery = pool.submit(other.recover)
+        wait([recovery], timeout=0.5)  # room for a recovery that does not wait to do its damage
+        go_on.set()
+        change = upload.result(10)
+        assert recovery.result(10) == []
+    assert (library.root / change.files[0].path).read_text(encoding="utf-8") == LIBRARY_MD
+    assert "wd-test-library-hours" in {c.article_id for c in index.chunks()}
+    assert not list(library.root.rglob(".*"))
+
+
+def test_a_write_lock_held_too_long_is_refused_and_changes_nothing(library, index, caplog):
+    """A process stuck in the middle of a write: staff get a message, a starting worker starts without recovering."""
+    impatient = KnowledgeLibrary(library.settings, index, write_wait_seconds=0.2)
+    before = snapshot(library)
+    stuck = os.open(library.root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(stuck, fcntl.LOCK_EX)
+        with pytest.raises(FolderBusy, match="另一个进程正在修改资料"):
+            impatient.add_file("hours.md", LIBRARY_MD.encode("utf-8"))
+        with pytest.raises(FolderBusy):
+            impatient.delete(DIBAO_ARTICLE)
+        with caplog.at_level(logging.WARNING, logger="bot.interfaces.library"):
+            assert impatient.recover() == []
+        assert "recovery skipped" in caplog.text
+        assert snapshot(library) == before
+    finally:
+        os.close(stuck)
+    assert impatient.add_file("hours.md", LIBRARY_MD.encode("utf-8")).action == "added"
 
 
 def test_preview_of_a_new_file_says_so_and_writes_nothing(library):

@@ -8,10 +8,13 @@ article moves exactly its file to the trash.
 """
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +28,20 @@ from bot.knowledge.upload import LibraryError, UploadFiles, parse_upload, safe_f
 from bot.text import normalize_query
 
 STAGING_SUFFIX = ".part"
+# A write waits this long for another process's to end (an index write takes seconds: 12 s at 30k chunks); longer
+# means that process is stuck, and staff get a refusal that says so instead of a page that never answers.
+WRITE_WAIT_SECONDS = 120.0
+WRITE_POLL_SECONDS = 0.05
+BUSY = "另一个进程正在修改资料（上传、删除或恢复），请稍后再试；未做任何改动。"
 VERBS = {"added": "已添加", "replaced": "已替换", "deleted": "已删除", "restored": "已恢复"}
 AUDIT_ACTIONS = {"added": "upload", "replaced": "replace", "deleted": "delete", "restored": "restore"}
 
 Progress = Callable[[float, str], None]
+log = logging.getLogger(__name__)
+
+
+class FolderBusy(LibraryError):
+    """Another process held the knowledge folder's write lock for longer than a write may wait."""
 
 
 @dataclass(frozen=True)
@@ -65,10 +78,12 @@ def _no_progress(fraction: float, text: str) -> None:
 
 
 class KnowledgeLibrary:
-    """Thread-safe: writes (add/delete/restore/recover) are serialised; reads go to the files and the index directly."""
+    """Thread- and process-safe: writes (add/delete/restore/recover) are serialised, also between app processes
+    that share the knowledge folder; reads go to the files and the index directly."""
 
-    def __init__(self, settings: Settings, index: KnowledgeIndex):
+    def __init__(self, settings: Settings, index: KnowledgeIndex, write_wait_seconds: float = WRITE_WAIT_SECONDS):
         self.settings = settings
+        self.write_wait_seconds = write_wait_seconds
         self.index = index
         self.root = settings.knowledge_dir
         self.folder = KnowledgeFolder(self.root)
@@ -124,7 +139,7 @@ class KnowledgeLibrary:
         started = time.perf_counter()
         progress(0.05, "校验文件")
         files = parse_upload(safe_filename(filename), data, as_page)
-        with self._lock:
+        with self._writing():
             self._check_upload(filename, files, replace)
             replaced = any((self.root / rel).exists() for rel in files)
             progress(0.3, "更新索引")
@@ -140,7 +155,7 @@ class KnowledgeLibrary:
         The trash holds a complete copy before anything else changes; the chunks go next, the file last, so
         that a crash leaves an entry ``recover`` finishes (see bot/interfaces/trash.py)."""
         started = time.perf_counter()
-        with self._lock:
+        with self._writing():
             article = self.article(article_id)
             if article is None:
                 if not (removed := self.index.delete_article(article_id)):
@@ -168,7 +183,7 @@ class KnowledgeLibrary:
         """Put a deleted article's file back where it was and index it; the entry leaves the trash. Refused,
         changing nothing, when that path or the article's id has been taken since."""
         started = time.perf_counter()
-        with self._lock:
+        with self._writing():
             gone = f"回收站里没有编号为「{entry_id}」的条目，可能已经恢复过了。"
             if (entry := self._trash.get(entry_id)) is None:
                 raise LibraryError(gone)
@@ -193,21 +208,52 @@ class KnowledgeLibrary:
         """After a crash during an upload, delete or restore: finish or undo what was midway, so that each file
         is either in the knowledge folder and indexed or in the trash and not. Returns the recovered paths.
 
-        Every step leaves a state the next run of ``recover`` reads again (index first, then the files)."""
-        with self._lock:
-            staged = sorted(self.root.rglob(f".*{STAGING_SUFFIX}"))
-            targets = [self._target(scratch).relative_to(self.root).as_posix() for scratch in staged]
-            if targets:
-                self._sync(targets)  # the staged files are dot-names: the index follows the final names
-            for scratch in staged:
-                scratch.unlink()
-            self._trash.adopt(self.settings.trash_dir)
-            for state, entry in self._trash.pending():
-                targets.append(entry.path)
-                self._recover_entry(state, entry)
-        return targets
+        Every step leaves a state the next run of ``recover`` reads again (index first, then the files). While
+        another process's write holds the folder past the wait, nothing is recovered: that process is alive."""
+        try:
+            with self._writing():
+                return self._recover()
+        except FolderBusy:
+            log.warning("recovery skipped: another process has held the knowledge folder's write lock for %.0f s",
+                        self.write_wait_seconds)
+            return []
 
     # ---- helpers -------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One write at a time: a thread lock, then an exclusive flock on the folder itself, which every process
+        sharing it takes and the kernel drops when its holder dies. Without it a worker starting up took
+        another's upload in flight for a crash's leftovers and deleted its staged file."""
+        with self._lock:
+            self.root.mkdir(parents=True, exist_ok=True)
+            folder = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                deadline = time.monotonic() + self.write_wait_seconds
+                while True:
+                    try:
+                        fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() >= deadline:
+                            raise FolderBusy(BUSY) from None
+                        time.sleep(WRITE_POLL_SECONDS)
+                yield
+            finally:
+                os.close(folder)  # releases the flock
+
+    def _recover(self) -> list[str]:
+        staged = sorted(self.root.rglob(f".*{STAGING_SUFFIX}"))
+        targets = [self._target(scratch).relative_to(self.root).as_posix() for scratch in staged]
+        if targets:
+            self._sync(targets)  # the staged files are dot-names: the index follows the final names
+        for scratch in staged:
+            scratch.unlink()
+        self._trash.adopt(self.settings.trash_dir)
+        for state, entry in self._trash.pending():
+            targets.append(entry.path)
+            self._recover_entry(state, entry)
+        return targets
 
     def _recover_entry(self, state: str, entry: TrashEntry) -> None:
         """A delete is finished (it was asked for); a restore counts as done once its file is in place."""
