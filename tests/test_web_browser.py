@@ -297,6 +297,9 @@ def test_gradios_own_strings_are_chinese_in_an_english_browser(app, browser):
         answer.hover()
         english = [text for text in visible_strings(visit.page) if re.search(r"[A-Za-z]{2,}", text)]
         assert english == [], english
+        # What a screen reader announces when the answer is done: Gradio's key, untranslated, until we added it.
+        expect(visit.page.get_by_role("status").filter(has_text="已完成").first).to_be_attached()
+        assert not [text for text in visit.page.get_by_role("status").all_inner_texts() if "common." in text]
         visit.staff_login()
         expect(visit.page.locator("#wd-staff-file")).to_contain_text("点击上传")
         english = [text for text in visible_strings(visit.page)
