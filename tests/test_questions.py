@@ -63,3 +63,18 @@ def test_demonstratives_are_not_topic_terms(keyword):
 ])
 def test_a_measure_word_inside_a_noun_is_not_the_unit(keyword, question, answering):
     assert answers(keyword, question, answering)
+
+
+@pytest.mark.parametrize("question, places", [
+    ("舞钢市的低保有多少户？", ("舞钢市",)),  # jieba: a noun
+    ("鄂州华容区段店派出所帮忙找到的兄妹失散了多少年？", ("华容区",)),  # jieba: a person's name
+    ("甘肃宕昌县通往纪念馆的省道是什么时候被冲毁的？", ("宕昌县",)),  # jieba: a verb
+    ("叶县今年的财政收入是多少？", ("叶县",)),  # two characters: a county
+    ("什么原因导致了海宁市民出行不便？", ()),  # 海宁 + 市民: no 海宁市 in it
+    ("城区的扬尘怎么治理？", ()),  # two characters: a district, and a common word
+    ("卫东区的低保有多少户？", ()),  # the knowledge's own place
+])
+def test_a_question_names_the_divisions_it_asks_about(keyword, question, places):
+    analysis = analyze(question, keyword, home=frozenset({"卫东区"}))
+    assert analysis.places == places
+    assert not set(places) & set(analysis.persons)

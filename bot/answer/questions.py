@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import math
 
+from bot.answer.divisions import is_division, tag_divisions
 from bot.search.keyword import PLAIN, STOPWORDS, KeywordIndex, Segmenter
 
 # Words that shape a question but say nothing about its topic.
@@ -76,8 +77,9 @@ PERIOD_RE = re.compile(r"[上下]半年|第?[一二三四1-4]季度|前三季度
 CURRENT_RE = re.compile(r"现在|目前|今年|当前|最近|如今|眼下|now|currently|this year|today")
 CJK_RE = re.compile(r"[\u4e00-\u9fff]")
 LATIN_WORD = re.compile(r"[a-z][a-z0-9.]*[a-z0-9]")
-# A named place is a tagged place name of three or more characters with one of these endings: two-character
-# words (全区, 本市, 城区, 社区) are generic, and the knowledge's own place is named in its lexicon.
+# A named place is one of China's divisions (divisions.py), or a tagged place name of three or more characters
+# with one of these endings: two-character words (全区, 本市, 城区, 社区) are generic, and the knowledge's own
+# place is named in its lexicon.
 MIN_PLACE_CHARS = 3
 PERSON_TAGS = ("nr", "nrfg", "nrt")  # jieba's part-of-speech flags for a person's name
 
@@ -200,9 +202,8 @@ def _persons(tagged: list[tuple[str, str]]) -> tuple[str, ...]:
 
 def _places(tagged: list[tuple[str, str]], home: frozenset[str]) -> tuple[str, ...]:
     """Districts, counties, cities and provinces the question names, other than the knowledge's own (``home``)."""
-    return tuple(dict.fromkeys(word for word, flag in tagged
-                               if flag == "ns" and len(word) >= MIN_PLACE_CHARS and word.endswith(PLACE_SUFFIXES)
-                               and word not in home))
+    return tuple(dict.fromkeys(word for word, flag in tagged if flag == "ns" and word not in home and (
+        is_division(word) or len(word) >= MIN_PLACE_CHARS and word.endswith(PLACE_SUFFIXES))))
 
 
 # What a 多大/多长/多久 question measures, and the units a sentence must hold to answer it; the first match
@@ -268,7 +269,7 @@ def analyze(query: str, keyword: KeywordIndex, carried: tuple[str, ...] = (),
     weights = salient_terms(query, keyword, words=chinese)
     carried_weights = {t: CARRIED_TERM_FACTOR * keyword.idf(t) for t in carried if t not in weights}
     answer_type, *also = _answer_types(query)
-    tagged = keyword.segmenter.tagged(query)  # part-of-speech tagging is the slow step: once per question
+    tagged = tag_divisions(keyword.segmenter.tagged(query))  # tagging is the slow step: once per question
     return QuestionAnalysis(
         query=query,
         terms=tuple(weights),
