@@ -53,6 +53,7 @@ def audit_row(visit: Visit, action: str):
 
 def test_delete_asks_first_then_moves_to_the_trash_and_one_click_restores(app, staff):
     page = staff.page
+    expect(articles(staff)).to_contain_text("文章共 11 篇")  # how many there are, above the list
     choose(staff, DIBAO_ARTICLE)
     page.get_by_role("button", name="删除…").click()
     confirm = page.locator("#wd-staff-delete-confirm").first

@@ -19,6 +19,8 @@ from bot.interfaces.feedback import FeedbackRecord, FeedbackStore
 from bot.interfaces.library import KnowledgeLibrary
 from bot.interfaces.web.html import ERROR_HTML, THINKING_HTML, answer_html, article_html, user_html
 from bot.interfaces.web.resident import ResidentPage, new_session
+from bot.interfaces.audit import AuditLog
+from bot.interfaces.web import staff as console
 from bot.interfaces.web.staff import feedback_html
 from bot.knowledge.articles import Article
 
@@ -162,6 +164,23 @@ def test_staff_browse_and_read(staff):
     assert len(staff.predict("", api_name="/staff_articles")) >= 11
     shown = staff.predict(DIBAO_ARTICLE, api_name="/staff_article")
     assert "区民政局实现社会救助“无盲区”" in shown and "3622户" in shown
+
+
+def test_the_console_lists_the_newest_articles_and_says_how_many_match(seed_settings, seed_index, tmp_path,
+                                                                       monkeypatch):
+    """Thousands of articles would all go to the browser on every change: it lists the newest, search finds the rest
+    (the API still returns every match)."""
+    monkeypatch.setattr(console, "ARTICLES_SHOWN", 4)
+    settings = seed_settings.with_(data_dir=tmp_path)
+    library = KnowledgeLibrary(settings, seed_index)
+    staff = console.StaffConsole(library, FeedbackStore(settings.feedback_db), AuditLog(settings.audit_db), "卫东区")
+    total = len(library.articles())
+    listed = staff.listing()
+    assert listed["value"] == staff.article_rows()[:4] and total > 4
+    assert listed["label"] == f"文章共 {total} 篇，这里列出最新的 4 篇；其他文章请按标题或正文搜索"
+    assert len(staff.api_articles("")) == total
+    found = staff.listing(" 低保 ")
+    assert [row[0] for row in found["value"]] == [DIBAO_ARTICLE] and found["label"] == "含「低保」的文章共 1 篇"
 
 
 def test_staff_upload_then_delete(app, client, staff, tmp_path):
