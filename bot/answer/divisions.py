@@ -1,6 +1,6 @@
-"""China's administrative divisions (provinces, cities, counties, districts: the 3,500 names of cpca's table), so
-that a question naming another county is known to ask about another place even where jieba does not tag the
-name as one: it tags 舞钢市 as a noun, 宝丰县 and 华容区 as a person's name, 宕昌县 as a verb."""
+"""China's administrative divisions (provinces, cities, counties, districts: the 3,182 distinct names of cpca's
+table), so that a question naming another county is known to ask about another place even where jieba does not
+tag the name as one: it tags 舞钢市 as a noun, 宝丰县 and 华容区 as a person's name, 宕昌县 as a verb."""
 from __future__ import annotations
 
 import csv
