@@ -1,10 +1,11 @@
-"""China's administrative divisions (provinces, cities, counties, districts: the 3,182 distinct names of cpca's
+"""China's administrative divisions (provinces, cities, counties, districts: the 3,178 places of cpca's
 table), so that a question naming another county is known to ask about another place even where jieba does not
 tag the name as one: it tags 舞钢市 as a noun, 宝丰县 and 华容区 as a person's name, 宕昌县 as a verb."""
 from __future__ import annotations
 
 import csv
 import functools
+from collections import Counter
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -13,16 +14,20 @@ from pathlib import Path
 MAX_PIECES = 3
 MIN_JOINED_CHARS = 3
 PLACE_TAG = "ns"
-# Rows of the table that group divisions and name no place.
-GROUPINGS = frozenset({"市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划"})
+MIN_NAME_CHARS = 2  # the table's one-character row (县) groups counties and names no place
+GROUPING_ENDING = "行政区划"  # …直辖县级行政区划: the counties a province governs itself, no place either
 
 
 @functools.lru_cache(maxsize=1)
 def division_names() -> frozenset[str]:
     """Read as a file from the installed cpca, which is not imported: importing it imports pandas."""
     table = Path(find_spec("cpca").origin).with_name("resources") / "adcodes.csv"
-    with table.open(encoding="utf-8", newline="") as rows:
-        return frozenset(row["name"] for row in csv.DictReader(rows)) - GROUPINGS
+    with table.open(encoding="utf-8", newline="") as file:
+        rows = list(csv.DictReader(file))
+    # A row without coordinates whose name recurs groups a city's districts (282 such rows share one name).
+    unplaced = Counter(row["name"] for row in rows if not row["longitude"])
+    groupings = {name for name, count in unplaced.items() if count > 1 or name.endswith(GROUPING_ENDING)}
+    return frozenset(row["name"] for row in rows if len(row["name"]) >= MIN_NAME_CHARS) - groupings
 
 
 def is_division(word: str) -> bool:
